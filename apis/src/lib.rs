@@ -1,0 +1,27 @@
+//! Pure data and pure functions of cozystack-api: no I/O, no async runtime.
+//!
+//! - [`status`]: Kubernetes `Status` objects and field errors, the only error shape clients see.
+//! - [`definition`]: ApplicationDefinition, the catalogue entry behind every served application kind.
+//! - [`names`]: validation of object names, label keys and values.
+//! - [`selector`]: label and field selectors: parsing, matching, rewriting.
+//! - [`application`]: the dynamic Application object and its translation to and from a HelmRelease.
+//! - [`tenant`]: tenant naming and the hierarchical quota arithmetic.
+//! - [`table`]: meta.k8s.io Table and PartialObjectMetadata shapes.
+//! - [`schema`]: structural schemas: defaulting, pruning, validation and CEL rules.
+#![deny(missing_docs)]
+
+pub mod application;
+pub mod definition;
+pub mod names;
+pub mod schema;
+pub mod selector;
+pub mod status;
+pub mod table;
+pub mod tenant;
+
+/// The API group of application kinds.
+pub const APPS_GROUP: &str = "apps.cozystack.io";
+/// The API group of the tenant resources (TenantNamespace, TenantModule, TenantSecret).
+pub const CORE_GROUP: &str = "core.cozystack.io";
+/// The only version served in both groups.
+pub const VERSION: &str = "v1alpha1";

@@ -1,0 +1,2 @@
+//! The HTTP side of cozystack-api: TLS, filters, authentication, authorization, routing and encoders.
+#![deny(missing_docs)]

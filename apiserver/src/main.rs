@@ -1,0 +1,2 @@
+//! `cozystack-api`: the aggregated API server binary.
+fn main() {}
