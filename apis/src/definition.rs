@@ -196,6 +196,27 @@ pub fn is_go_duration(s: &str) -> bool {
     regex::Regex::new(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$").expect("static regex").is_match(s)
 }
 
+/// Parses a Go duration (`90s`, `1h30m`, `1.5s`, `300ms`) into a std Duration.
+pub fn parse_go_duration(s: &str) -> Option<std::time::Duration> {
+    if !is_go_duration(s) {
+        return None;
+    }
+    let re = regex::Regex::new(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)").expect("static regex");
+    let mut secs = 0f64;
+    for c in re.captures_iter(s) {
+        let n: f64 = c[1].parse().ok()?;
+        secs += n * match &c[2] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            _ => 3600.0,
+        };
+    }
+    Some(std::time::Duration::from_secs_f64(secs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +250,14 @@ mod tests {
         assert_eq!(def.spec.release.prefix, "postgres-");
         assert_eq!(def.spec.release.labels.get("sharding.fluxcd.io/key").map(String::as_str), Some("tenants"));
         assert_eq!(def.spec.release.chart_ref.kind, "ExternalArtifact");
+    }
+
+    #[test]
+    fn go_durations() {
+        let cases = [("5m", Some(300.0)), ("1h30m", Some(5400.0)), ("1.5s", Some(1.5)), ("300ms", Some(0.3)), ("", None), ("5", None), ("m5", None)];
+        for (text, want) in cases {
+            assert_eq!(parse_go_duration(text).map(|d| d.as_secs_f64()), want, "{text:?}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! - [`application`]: the dynamic Application object and its translation to and from a HelmRelease.
 //! - [`tenant`]: tenant naming and the hierarchical quota arithmetic.
 //! - [`table`]: meta.k8s.io Table and PartialObjectMetadata shapes.
+//! - [`user`]: the caller's identity.
 //! - [`schema`]: structural schemas: defaulting, pruning, validation and CEL rules.
 #![deny(missing_docs)]
 
@@ -18,6 +19,7 @@ pub mod selector;
 pub mod status;
 pub mod table;
 pub mod tenant;
+pub mod user;
 
 /// The API group of application kinds.
 pub const APPS_GROUP: &str = "apps.cozystack.io";

@@ -235,6 +235,11 @@ impl Status {
         Self::failure(404, "NotFound", format!("{} \"{name}\" not found", qualified(resource, group))).with_details(group, resource, name)
     }
 
+    /// 404 for a path nothing is served at.
+    pub fn not_found_path() -> Self {
+        Self::failure(404, "NotFound", "the server could not find the requested resource")
+    }
+
     /// 409: `<resource>.<group> "<name>" already exists`.
     pub fn already_exists(group: &str, resource: &str, name: &str) -> Self {
         Self::failure(409, "AlreadyExists", format!("{} \"{name}\" already exists", qualified(resource, group))).with_details(group, resource, name)

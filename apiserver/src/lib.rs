@@ -1,2 +1,24 @@
 //! The HTTP side of cozystack-api: TLS, filters, authentication, authorization, routing and encoders.
+//!
+//! - [`run`]: wires everything together from the flags.
+//! - [`server`]: shared state and the TLS accept loop.
+//! - [`filters`]: the request pipeline, one list in request order.
+//! - [`request_info`]: the typed parse of every request path.
+//! - [`authn`], [`authz`]: delegated authentication and authorization.
+//! - [`handlers`]: discovery, health, metrics and the resource verbs.
+//! - [`negotiate`], [`body`]: content negotiation and response building.
+//! - [`tls`], [`metrics`], [`flags`].
 #![deny(missing_docs)]
+
+pub mod authn;
+pub mod authz;
+pub mod body;
+pub mod filters;
+pub mod flags;
+pub mod handlers;
+pub mod metrics;
+pub mod negotiate;
+pub mod request_info;
+pub mod run;
+pub mod server;
+pub mod tls;

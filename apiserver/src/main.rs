@@ -1,2 +1,19 @@
 //! `cozystack-api`: the aggregated API server binary.
-fn main() {}
+use clap::Parser;
+
+#[tokio::main]
+async fn main() {
+    let flags = apiserver::flags::Flags::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if flags.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
+    }
+    if let Err(e) = apiserver::run::run(flags).await {
+        tracing::error!("{e:#}");
+        eprintln!("cozystack-api: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,1 +1,253 @@
-//! The shared harness of the end-to-end tests: brings up (or reuses) a real control plane with cozystack-api.
+//! The shared harness of the end-to-end tests: a real control plane (etcd, kube-apiserver,
+//! kube-controller-manager) with cozystack-api registered behind the aggregator, started once per test binary
+//! through `hack/up.sh`, or reused when `COZY_E2E_STATE_DIR` names a running one (as `hack/test.sh` does).
+//!
+//! Tests get an admin client, clients and kubeconfigs for any user and groups (client certificates signed by
+//! the cluster CA, so RBAC decisions are real), kubectl, and a client that talks to cozystack-api directly.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// A running control plane.
+#[derive(Debug)]
+pub struct ControlPlane {
+    /// Its state folder (certs, kubeconfigs, logs, PID files).
+    pub state: PathBuf,
+    /// kube-apiserver's port on 127.0.0.1.
+    pub apiserver_port: u16,
+    /// cozystack-api's port on 127.0.0.1.
+    pub api_port: u16,
+    /// The kubectl binary to use.
+    pub kubectl: PathBuf,
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("e2e lives in the repository").to_path_buf()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// Waits for `cond` to hold, checking every `every`, failing after `deadline`.
+pub async fn wait_until<F, Fut>(what: &str, deadline: Duration, mut cond: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if cond().await {
+            return Ok(());
+        }
+        if start.elapsed() > deadline {
+            bail!("timed out after {deadline:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+impl ControlPlane {
+    /// The control plane of this test binary, started on first use.
+    pub fn shared() -> &'static ControlPlane {
+        static CP: OnceLock<ControlPlane> = OnceLock::new();
+        CP.get_or_init(|| Self::start_or_reuse().unwrap_or_else(|e| panic!("control plane: {e:#}")))
+    }
+
+    fn start_or_reuse() -> Result<Self> {
+        if let Ok(dir) = std::env::var("COZY_E2E_STATE_DIR") {
+            return Self::from_state(PathBuf::from(dir));
+        }
+        let state = std::env::temp_dir().join(format!("cozy-e2e-{}", std::process::id()));
+        let cp = Self::start(&state, Default::default())?;
+        // Stop it when this test process exits, however it exits.
+        Command::new("setsid")
+            .args(["bash", "-c", "while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; COZY_STATE_DIR=\"$2\" \"$3\" >/dev/null 2>&1", "reaper"])
+            .arg(std::process::id().to_string())
+            .arg(&state)
+            .arg(repo_root().join("hack/down.sh"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting the reaper")?;
+        Ok(cp)
+    }
+
+    /// Starts a new control plane in `state` with free ports; extra environment for hack/up.sh in `env`.
+    pub fn start(state: &Path, env: Vec<(String, String)>) -> Result<Self> {
+        let ports = [free_port(), free_port(), free_port(), free_port()];
+        let mut cmd = Command::new(repo_root().join("hack/up.sh"));
+        cmd.env("COZY_STATE_DIR", state)
+            .env("COZY_ETCD_PORT", ports[0].to_string())
+            .env("COZY_ETCD_PEER_PORT", ports[1].to_string())
+            .env("COZY_APISERVER_PORT", ports[2].to_string())
+            .env("COZY_API_PORT", ports[3].to_string())
+            .envs(env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if std::env::var_os("COZY_API_BIN").is_none() {
+            let bin = repo_root().join("target/debug/cozystack-api");
+            if bin.exists() {
+                cmd.env("COZY_API_BIN", bin);
+            }
+        }
+        let out = cmd.output().context("running hack/up.sh")?;
+        if !out.status.success() {
+            bail!("hack/up.sh failed ({})", out.status);
+        }
+        Self::from_state(state.to_path_buf())
+    }
+
+    /// Describes the control plane whose state folder is `state` (ports are read from its kubeconfig and env file).
+    pub fn from_state(state: PathBuf) -> Result<Self> {
+        let env = std::fs::read_to_string(state.join("env")).with_context(|| format!("{} is not a running control plane", state.display()))?;
+        let get = |key: &str| -> Result<String> {
+            env.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(str::to_string).with_context(|| format!("{key} missing"))
+        };
+        Ok(Self {
+            apiserver_port: get("APISERVER_PORT")?.parse()?,
+            api_port: get("API_PORT")?.parse()?,
+            kubectl: PathBuf::from(get("KUBECTL")?),
+            state,
+        })
+    }
+
+    /// Stops it with hack/down.sh.
+    pub fn stop(&self) -> Result<()> {
+        let st = Command::new(repo_root().join("hack/down.sh")).env("COZY_STATE_DIR", &self.state).stdout(Stdio::null()).status()?;
+        if !st.success() {
+            bail!("hack/down.sh failed");
+        }
+        Ok(())
+    }
+
+    /// The PIDs hack/up.sh recorded.
+    pub fn pids(&self) -> Vec<u32> {
+        std::fs::read_dir(self.state.join("pids"))
+            .map(|d| d.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok()?.trim().parse().ok()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The admin kubeconfig.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.state.join("kubeconfig")
+    }
+
+    /// A certificate file of the control plane (ca.crt, front-proxy-client.key, ...).
+    pub fn cert(&self, name: &str) -> PathBuf {
+        self.state.join("certs").join(name)
+    }
+
+    /// kubectl with the admin kubeconfig.
+    pub fn kubectl(&self) -> Command {
+        self.kubectl_as(&self.kubeconfig())
+    }
+
+    /// kubectl with the given kubeconfig.
+    pub fn kubectl_as(&self, kubeconfig: &Path) -> Command {
+        let mut c = Command::new(&self.kubectl);
+        c.arg("--kubeconfig").arg(kubeconfig);
+        c
+    }
+
+    /// Runs kubectl as admin, failing with its stderr when it fails; returns stdout.
+    pub fn kubectl_ok(&self, args: &[&str]) -> Result<String> {
+        run_ok(self.kubectl().args(args))
+    }
+
+    /// A kubeconfig for `user` in `groups`, authenticated by a client certificate signed by the cluster CA.
+    pub fn user_kubeconfig(&self, user: &str, groups: &[&str]) -> Result<PathBuf> {
+        let dir = self.state.join("users");
+        std::fs::create_dir_all(&dir)?;
+        let slug: String = format!("{user}-{}", groups.join("-")).chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        let (key, crt, kc) = (dir.join(format!("{slug}.key")), dir.join(format!("{slug}.crt")), dir.join(format!("{slug}.kubeconfig")));
+        if !kc.exists() {
+            let mut subj: String = groups.iter().map(|g| format!("/O={g}")).collect();
+            subj.push_str(&format!("/CN={user}"));
+            let csr = dir.join(format!("{slug}.csr"));
+            run_ok(Command::new("openssl").args(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout"]).arg(&key).arg("-out").arg(&csr).args(["-subj", &subj]))?;
+            run_ok(
+                Command::new("openssl")
+                    .args(["x509", "-req", "-days", "30", "-in"])
+                    .arg(&csr)
+                    .arg("-CA")
+                    .arg(self.cert("ca.crt"))
+                    .arg("-CAkey")
+                    .arg(self.cert("ca.key"))
+                    .arg("-CAcreateserial")
+                    .arg("-CAserial")
+                    .arg(dir.join("ca.srl"))
+                    .arg("-out")
+                    .arg(&crt),
+            )?;
+            let text = format!(
+                "apiVersion: v1\nkind: Config\nclusters: [{{name: local, cluster: {{server: \"https://127.0.0.1:{}\", certificate-authority: \"{}\"}}}}]\nusers: [{{name: u, user: {{client-certificate: \"{}\", client-key: \"{}\"}}}}]\ncontexts: [{{name: local, context: {{cluster: local, user: u}}}}]\ncurrent-context: local\n",
+                self.apiserver_port,
+                self.cert("ca.crt").display(),
+                crt.display(),
+                key.display()
+            );
+            std::fs::write(&kc, text)?;
+        }
+        Ok(kc)
+    }
+
+    /// A kube client from a kubeconfig file.
+    pub async fn client_from(&self, kubeconfig: &Path) -> Result<kube::Client> {
+        let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+        Ok(kube::Client::try_from(cfg)?)
+    }
+
+    /// The admin client.
+    pub async fn admin(&self) -> Result<kube::Client> {
+        self.client_from(&self.kubeconfig()).await
+    }
+
+    /// A client for `user` in `groups`.
+    pub async fn user(&self, user: &str, groups: &[&str]) -> Result<kube::Client> {
+        let kc = self.user_kubeconfig(user, groups)?;
+        self.client_from(&kc).await
+    }
+
+    /// A client that talks to cozystack-api directly (not through the aggregator), presenting the given client
+    /// certificate files, if any.
+    pub async fn direct(&self, client_cert: Option<(&Path, &Path)>) -> Result<kube::Client> {
+        let mut text = format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: d, cluster: {{server: \"https://127.0.0.1:{}\", certificate-authority: \"{}\"}}}}]\ncontexts: [{{name: d, context: {{cluster: d, user: u}}}}]\ncurrent-context: d\n",
+            self.api_port,
+            self.cert("ca.crt").display()
+        );
+        match client_cert {
+            Some((crt, key)) => text.push_str(&format!("users: [{{name: u, user: {{client-certificate: \"{}\", client-key: \"{}\"}}}}]\n", crt.display(), key.display())),
+            None => text.push_str("users: [{name: u, user: {}}]\n"),
+        }
+        let kc: kube::config::Kubeconfig = serde_norway::from_str(&text)?;
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+        Ok(kube::Client::try_from(cfg)?)
+    }
+}
+
+/// Runs a command, failing with its output when it fails; returns stdout.
+pub fn run_ok(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!("{cmd:?} failed ({}): {}{}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Sends a raw request and returns status code and body.
+pub async fn raw(client: &kube::Client, req: http::Request<Vec<u8>>) -> Result<(u16, serde_json::Value)> {
+    let resp = client.send(req.map(kube::client::Body::from)).await?;
+    let code = resp.status().as_u16();
+    let bytes = http_body_util::BodyExt::collect(resp.into_body()).await?.to_bytes();
+    let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    Ok((code, value))
+}

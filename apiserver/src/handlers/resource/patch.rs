@@ -1,0 +1,92 @@
+//! Patches: JSON patch (RFC 6902), merge patch (RFC 7386) and apply patches; strategic merge is refused (415),
+//! as kube-apiserver does for custom resources.
+
+use apis::status::Status;
+use serde_json::Value;
+
+/// The kinds of patch accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchType {
+    /// application/json-patch+json.
+    Json,
+    /// application/merge-patch+json.
+    Merge,
+    /// application/apply-patch+yaml (server-side apply).
+    Apply,
+}
+
+/// The patch type of a Content-Type, or 415.
+pub fn patch_type(content_type: &str) -> Result<PatchType, Status> {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    match essence {
+        "application/json-patch+json" => Ok(PatchType::Json),
+        "application/merge-patch+json" => Ok(PatchType::Merge),
+        "application/apply-patch+yaml" | "application/apply-patch+json" => Ok(PatchType::Apply),
+        "application/strategic-merge-patch+json" => Err(Status::unsupported_media_type(
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+        )),
+        other => Err(Status::unsupported_media_type(format!(
+            "the body of the request was in an unknown format {other:?} - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+        ))),
+    }
+}
+
+/// Applies a JSON or merge patch to `current`.
+pub fn apply(kind: PatchType, current: &Value, patch: &[u8]) -> Result<Value, Status> {
+    let mut doc = current.clone();
+    match kind {
+        PatchType::Json => {
+            let ops: json_patch::Patch = serde_json::from_slice(patch).map_err(|e| Status::bad_request(format!("the JSON patch is invalid: {e}")))?;
+            json_patch::patch(&mut doc, &ops).map_err(|e| Status {
+                code: 422,
+                reason: "Invalid".into(),
+                message: format!("the server rejected our request due to an error in our request: {e}"),
+                ..Status::bad_request("")
+            })?;
+        }
+        PatchType::Merge | PatchType::Apply => {
+            let p: Value = super::decode_body(patch, if kind == PatchType::Apply { "application/yaml" } else { "application/json" })?;
+            if !p.is_object() {
+                return Err(Status::bad_request("the patch must be a JSON object"));
+            }
+            json_patch::merge(&mut doc, &p);
+        }
+    }
+    Ok(doc)
+}
+
+/// The resourceVersion a patch sets explicitly, if any (then a conflict is final, not retried).
+pub fn patch_sets_resource_version(kind: PatchType, patch: &[u8]) -> bool {
+    let Ok(p) = serde_json::from_slice::<Value>(patch) else { return false };
+    match kind {
+        PatchType::Json => p.as_array().is_some_and(|ops| ops.iter().any(|op| op.get("path").and_then(Value::as_str) == Some("/metadata/resourceVersion"))),
+        _ => p.pointer("/metadata/resourceVersion").is_some_and(|v| !v.is_null()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn content_types() {
+        assert_eq!(patch_type("application/merge-patch+json; charset=utf-8").unwrap(), PatchType::Merge);
+        assert_eq!(patch_type("application/json-patch+json").unwrap(), PatchType::Json);
+        assert_eq!(patch_type("application/strategic-merge-patch+json").unwrap_err().code, 415);
+        assert_eq!(patch_type("text/plain").unwrap_err().code, 415);
+    }
+
+    #[test]
+    fn merge_and_json_patches() {
+        let cur = json!({"spec": {"replicas": 2, "size": "10Gi"}, "metadata": {"resourceVersion": "5"}});
+        let merged = apply(PatchType::Merge, &cur, br#"{"spec":{"replicas":3,"size":null}}"#).unwrap();
+        assert_eq!(merged["spec"], json!({"replicas": 3}));
+        let patched = apply(PatchType::Json, &cur, br#"[{"op":"replace","path":"/spec/replicas","value":4}]"#).unwrap();
+        assert_eq!(patched["spec"]["replicas"], 4);
+        assert_eq!(apply(PatchType::Json, &cur, br#"[{"op":"test","path":"/spec/replicas","value":9}]"#).unwrap_err().code, 422);
+        assert_eq!(apply(PatchType::Merge, &cur, b"{not json").unwrap_err().code, 400);
+        assert!(patch_sets_resource_version(PatchType::Merge, br#"{"metadata":{"resourceVersion":"4"}}"#));
+        assert!(!patch_sets_resource_version(PatchType::Merge, br#"{"spec":{}}"#));
+    }
+}

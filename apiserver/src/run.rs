@@ -1,0 +1,124 @@
+//! Start-up: flags to a running server, and the order things start in.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use apis::application::ReleaseSettings;
+use arc_swap::ArcSwap;
+use storage::backend::Backend;
+
+use crate::authn::{AuthenticationConfig, Authenticator, TokenReviewer, watch_authentication_config};
+use crate::authz::Authorizer;
+use crate::filters::{HttpService, Limits, build_handler_chain};
+use crate::flags::Flags;
+use crate::server::{ServerState, bind, serve};
+
+/// Builds a backend client from a kubeconfig file, or from the environment (KUBECONFIG, in-cluster).
+pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| anyhow::anyhow!("reading kubeconfig {}: {e}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?
+        }
+        None => kube::Config::infer().await.map_err(|e| anyhow::anyhow!("no --kubeconfig and no in-cluster configuration: {e}"))?,
+    };
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// Runs the server until SIGTERM or SIGINT.
+pub async fn run(flags: Flags) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let backend = client(flags.kubeconfig.as_deref()).await?;
+    let authn_client = match &flags.authentication_kubeconfig {
+        Some(p) => client(Some(p)).await?,
+        None => backend.clone(),
+    };
+    let authz_client = match &flags.authorization_kubeconfig {
+        Some(p) => client(Some(p)).await?,
+        None => backend.clone(),
+    };
+
+    let cert = crate::tls::ReloadingCert::new(flags.tls_cert_file.clone(), flags.tls_private_key_file.clone())?;
+    tokio::spawn(cert.clone().watch(Duration::from_secs(5)));
+    let tls = crate::tls::server_config(cert);
+
+    let auth_config = Arc::new(ArcSwap::from_pointee(AuthenticationConfig::default()));
+    let auth_loaded = Arc::new(tokio::sync::Notify::new());
+    tokio::spawn(watch_authentication_config(authn_client.clone(), auth_config.clone(), auth_loaded.clone()));
+
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let catalog = Arc::new(storage::catalog::Catalog::new(vec![apis::APPS_GROUP.into(), apis::CORE_GROUP.into()]));
+    let state = Arc::new(ServerState {
+        authenticator: Authenticator::new(auth_config, flags.authentication_token_webhook.then(|| TokenReviewer::new(authn_client)), flags.anonymous_auth),
+        authorizer: Authorizer::new(
+            Some(authz_client),
+            flags.authorization_always_allow_paths.clone(),
+            flags.authorization_webhook_cache_authorized_ttl,
+            flags.authorization_webhook_cache_unauthorized_ttl,
+        ),
+        limits: Limits::new(flags.max_requests_inflight, flags.max_mutating_requests_inflight, flags.request_timeout, flags.max_request_body_bytes),
+        metrics: Default::default(),
+        catalog,
+        discovery: Default::default(),
+        shutdown: shutdown_rx.clone(),
+        ready: Default::default(),
+    });
+
+    let handler_state = state.clone();
+    let handler = HttpService::new(tower::service_fn(move |req| {
+        let state = handler_state.clone();
+        async move { Ok::<_, std::convert::Infallible>(crate::handlers::route(state, req).await) }
+    }));
+    let service = build_handler_chain(state.clone(), handler);
+
+    let listener = bind(SocketAddr::new(flags.bind_address, flags.secure_port)).await?;
+    tracing::info!(address = %listener.local_addr()?, "serving");
+
+    let settings = ReleaseSettings {
+        interval: flags.helmrelease_interval,
+        retry_interval: flags.helmrelease_retry_interval,
+        install_timeout: flags.helmrelease_install_timeout,
+        upgrade_timeout: flags.helmrelease_upgrade_timeout,
+        max_history: flags.helmrelease_max_history,
+    };
+    let definitions_synced = Arc::new(tokio::sync::Notify::new());
+    let metrics_state = state.clone();
+    let on_change = Arc::new(move |broken: &[storage::definitions::Broken]| {
+        metrics_state.metrics.set_broken_definitions(broken.iter().map(|b| b.name.as_str()));
+    });
+    tokio::spawn(storage::definitions::watch_definitions(
+        Backend::new(backend.clone()),
+        settings,
+        state.catalog.clone(),
+        Default::default(),
+        on_change,
+        definitions_synced.clone(),
+    ));
+
+    // Ready once the authentication settings and the definitions are known: before that, front-proxy
+    // requests would fail and kinds would be missing.
+    let ready_state = state.clone();
+    tokio::spawn(async move {
+        tokio::join!(auth_loaded.notified(), definitions_synced.notified());
+        ready_state.ready.store(true, Ordering::Relaxed);
+        tracing::info!("ready");
+    });
+
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("signal received");
+        let _ = shutdown_tx.send(true);
+    });
+    serve(listener, tls, service, shutdown_rx, flags.shutdown_grace_period).await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return std::future::pending().await;
+    };
+    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+}

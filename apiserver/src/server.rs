@@ -1,0 +1,98 @@
+//! The server: shared state, the TLS accept loop over HTTP/1.1 and HTTP/2, and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tower::Service;
+
+use crate::authn::Authenticator;
+use crate::authz::Authorizer;
+use crate::filters::{HttpService, Limits};
+use crate::handlers::discovery::DiscoveryCache;
+use crate::metrics::Metrics;
+use crate::tls::PeerCertificates;
+
+/// Everything the filters and handlers share.
+pub struct ServerState {
+    /// Authentication chain.
+    pub authenticator: Authenticator,
+    /// Authorization.
+    pub authorizer: Authorizer,
+    /// Request limits.
+    pub limits: Limits,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// The served resources.
+    pub catalog: Arc<storage::catalog::Catalog>,
+    /// Discovery documents, rebuilt when the catalog changes.
+    pub discovery: DiscoveryCache,
+    /// Flips to true when the server shuts down; watches end when they see it.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// True once the server is ready to serve (caches synced).
+    pub ready: std::sync::atomic::AtomicBool,
+}
+
+/// Accepts connections until `shutdown` flips, then lets in-flight requests finish for up to `grace`.
+pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, service: HttpService, mut shutdown: tokio::sync::watch::Receiver<bool>, grace: Duration) {
+    let acceptor = TlsAcceptor::from(tls);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (tcp, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let (acceptor, service) = (acceptor.clone(), service.clone());
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => return tracing::debug!(%remote, error = %e, "TLS handshake failed"),
+                Err(_) => return tracing::debug!(%remote, "TLS handshake timed out"),
+            };
+            let peer = PeerCertificates(Arc::new(tls.get_ref().1.peer_certificates().map(|c| c.iter().map(|c| c.clone().into_owned()).collect()).unwrap_or_default()));
+            // Boxing the future as Send here sidesteps a rustc limitation with higher-ranked lifetimes in async blocks.
+            let svc = hyper::service::service_fn(move |req| -> futures::future::BoxFuture<'static, _> { Box::pin(handle(service.clone(), peer.clone(), req)) });
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(%remote, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: waiting for in-flight requests");
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("in-flight requests did not finish within {grace:?}");
+    }
+}
+
+fn box_error(e: hyper::Error) -> crate::body::BoxError {
+    Box::new(e)
+}
+
+/// Hands one request of a connection to the pipeline, with the connection's client certificates attached.
+async fn handle(
+    service: HttpService,
+    peer: PeerCertificates,
+    req: http::Request<hyper::body::Incoming>,
+) -> Result<http::Response<crate::body::Body>, std::convert::Infallible> {
+    let (mut parts, body) = req.into_parts();
+    parts.extensions.insert(peer);
+    let body: crate::body::Body = http_body_util::BodyExt::boxed_unsync(http_body_util::BodyExt::map_err(body, box_error));
+    // A boxed clone service is always ready; calling it directly keeps the future's type simple.
+    let mut service = service;
+    service.call(http::Request::from_parts(parts, body)).await
+}
+
+/// Binds the listening socket with a clear error.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
+}

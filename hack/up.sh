@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Brings up a local control plane (etcd, kube-apiserver, kube-controller-manager) on loopback with cozystack-api
+# registered behind the aggregator, loads the fixture CRDs and ApplicationDefinitions, and prints how to use it.
+# Settings: see hack/lib.sh. Stop it with hack/down.sh.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+if pid_alive kube-apiserver && pid_alive cozystack-api; then
+  say "already running from $STATE (kube-apiserver https://127.0.0.1:$APISERVER_PORT, cozystack-api https://127.0.0.1:$API_PORT)"
+  echo "export KUBECONFIG=$KUBECONFIG_FILE"
+  exit 0
+fi
+for c in "${COMPONENTS[@]}"; do
+  pid_alive "$c" && die "$c from an earlier run is still running but the setup is incomplete; run hack/down.sh first"
+done
+for p in "$ETCD_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT" "$API_PORT"; do
+  port_in_use "$p" && die "port $p on 127.0.0.1 is already in use; stop what holds it or choose other ports (see hack/lib.sh)"
+done
+
+BIN=$("$ROOT/hack/install.sh" | tail -n 1)
+KUBECTL=$BIN/kubectl
+if [[ -z ${COZY_API_BIN:-} ]]; then
+  say "building cozystack-api (release)"
+  (cd "$ROOT" && cargo build --release --bin cozystack-api) >&2
+  COZY_API_BIN=$ROOT/target/release/cozystack-api
+fi
+[[ -x $COZY_API_BIN ]] || die "cozystack-api binary $COZY_API_BIN not found"
+
+mkdir -p "$PIDS" "$LOGS"
+"$ROOT/hack/certs.sh" "$CERTS"
+# What a test harness needs to find this setup again.
+cat > "$STATE/env" <<E
+APISERVER_PORT=$APISERVER_PORT
+API_PORT=$API_PORT
+ETCD_PORT=$ETCD_PORT
+KUBECTL=$KUBECTL
+E
+
+kubeconfig() { # file user cert
+  cat > "$1" <<K
+apiVersion: v1
+kind: Config
+clusters: [{name: local, cluster: {server: "https://127.0.0.1:$APISERVER_PORT", certificate-authority: "$CERTS/ca.crt"}}]
+users: [{name: $2, user: {client-certificate: "$CERTS/$3.crt", client-key: "$CERTS/$3.key"}}]
+contexts: [{name: local, context: {cluster: local, user: $2}}]
+current-context: local
+K
+}
+kubeconfig "$KUBECONFIG_FILE" admin admin
+kubeconfig "$STATE/controller-manager.kubeconfig" kube-controller-manager controller-manager
+kubeconfig "$STATE/cozystack-api.kubeconfig" cozystack-api cozystack-api-client
+
+start() { # name command...
+  local name=$1; shift
+  say "starting $name"
+  setsid "$@" >"$LOGS/$name.log" 2>&1 < /dev/null &
+  echo $! > "$PIDS/$name.pid"
+}
+wait_for() { # name description command...
+  local name=$1 what=$2; shift 2
+  for _ in $(seq 1 240); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    pid_alive "$name" || { log_tail "$name"; die "$name exited before it became $what"; }
+    sleep 0.5
+  done
+  log_tail "$name"; die "$name did not become $what within 120 s"
+}
+K() { "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
+
+start etcd "$BIN/etcd" --name=default --data-dir="$STATE/etcd" \
+  --listen-client-urls="http://127.0.0.1:$ETCD_PORT" --advertise-client-urls="http://127.0.0.1:$ETCD_PORT" \
+  --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+  --initial-cluster="default=http://127.0.0.1:$ETCD_PEER_PORT" --unsafe-no-fsync --listen-metrics-urls="" \
+  --log-level=warn
+wait_for etcd healthy curl -sf "http://127.0.0.1:$ETCD_PORT/health"
+
+start kube-apiserver "$BIN/kube-apiserver" \
+  --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+  --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
+  --tls-cert-file="$CERTS/apiserver.crt" --tls-private-key-file="$CERTS/apiserver.key" \
+  --client-ca-file="$CERTS/ca.crt" \
+  --service-cluster-ip-range=10.0.0.0/24 \
+  --authorization-mode=RBAC \
+  --service-account-issuer="https://127.0.0.1:$APISERVER_PORT" \
+  --service-account-key-file="$CERTS/sa.pub" --service-account-signing-key-file="$CERTS/sa.key" \
+  --requestheader-client-ca-file="$CERTS/front-proxy-ca.crt" \
+  --requestheader-allowed-names=front-proxy-client \
+  --requestheader-username-headers=X-Remote-User \
+  --requestheader-group-headers=X-Remote-Group \
+  --requestheader-extra-headers-prefix=X-Remote-Extra- \
+  --proxy-client-cert-file="$CERTS/front-proxy-client.crt" --proxy-client-key-file="$CERTS/front-proxy-client.key" \
+  --disable-admission-plugins=ServiceAccount \
+  --allow-privileged=true \
+  --endpoint-reconciler-type=none
+wait_for kube-apiserver ready K get --raw /readyz
+
+start kube-controller-manager "$BIN/kube-controller-manager" \
+  --kubeconfig="$STATE/controller-manager.kubeconfig" \
+  --authentication-kubeconfig="$STATE/controller-manager.kubeconfig" --authorization-kubeconfig="$STATE/controller-manager.kubeconfig" \
+  --controllers=namespace,garbagecollector,serviceaccount,serviceaccount-token \
+  --service-account-private-key-file="$CERTS/sa.key" --root-ca-file="$CERTS/ca.crt" \
+  --use-service-account-credentials=false --leader-elect=false --bind-address=127.0.0.1 --secure-port=0
+
+say "loading CRDs, RBAC and ApplicationDefinitions"
+FIX=${COZY_FIXTURES:-$ROOT/../shared/fixtures}
+[[ -d $FIX ]] || die "fixtures not found at $FIX (set COZY_FIXTURES)"
+K apply -f "$FIX/crds" >/dev/null
+for crd in $(K get crd -o name); do K wait --for=condition=Established --timeout=60s "$crd" >/dev/null; done
+K apply -f "$ROOT/hack/manifests/cozystack-api-rbac.yaml" -f "$ROOT/hack/manifests/tenant-root.yaml" >/dev/null
+K apply -f "$FIX/application-definitions" >/dev/null
+
+start cozystack-api "$COZY_API_BIN" \
+  --bind-address=127.0.0.1 --secure-port="$API_PORT" \
+  --tls-cert-file="$CERTS/cozystack-api.crt" --tls-private-key-file="$CERTS/cozystack-api.key" \
+  --kubeconfig="$STATE/cozystack-api.kubeconfig" ${COZY_API_ARGS:-}
+wait_for cozystack-api ready curl -sfk "https://127.0.0.1:$API_PORT/readyz"
+
+say "registering the APIServices"
+sed -e "s/@PORT@/$API_PORT/g" -e "s/@CA_BUNDLE@/$(base64 -w0 "$CERTS/ca.crt")/g" "$ROOT/hack/manifests/apiservices.yaml.tpl" | K apply -f - >/dev/null
+wait_for cozystack-api "Available behind the aggregator" \
+  K wait --for=condition=Available --timeout=5s apiservice/v1alpha1.apps.cozystack.io apiservice/v1alpha1.core.cozystack.io
+
+say "ready: kube-apiserver https://127.0.0.1:$APISERVER_PORT, cozystack-api https://127.0.0.1:$API_PORT, logs in $LOGS"
+say "kubectl is $KUBECTL"
+echo "export KUBECONFIG=$KUBECONFIG_FILE"

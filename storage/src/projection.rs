@@ -1,0 +1,61 @@
+//! How a served resource is projected onto a backing Kubernetes resource: the hooks a registry writes. The
+//! verbs themselves live once, in [`crate::store::Store`].
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use crate::StorageError;
+use crate::backend::BackingResource;
+use crate::registry::{RequestContext, ResourceInfo, TableConvertor, WriteOptions};
+
+/// What differs between resources backed by another resource.
+pub trait Projection: TableConvertor + Send + Sync + 'static {
+    /// Discovery facts of the served resource.
+    fn info(&self) -> &ResourceInfo;
+
+    /// The backing resource type.
+    fn backing(&self) -> &BackingResource;
+
+    /// Label selector (string syntax) that every backing object of this resource matches.
+    fn backing_selector(&self) -> String;
+
+    /// Name of the backing object of `name`.
+    fn backing_name(&self, name: &str) -> String {
+        name.to_string()
+    }
+
+    /// Backing label key of a user label key, for rewriting label selectors.
+    fn backing_label_key(&self, key: &str) -> String {
+        key.to_string()
+    }
+
+    /// The served object of a backing object, or None when the backing object is not one of ours.
+    fn from_backing(&self, backing: &Value) -> Option<Value>;
+
+    /// The backing object of a served object; `live` is the current backing object on update.
+    fn to_backing(&self, obj: &Value, live: Option<&Value>) -> Result<Value, StorageError>;
+
+    /// Checks and completes a new object before it is written (defaults, validation, admission);
+    /// returns warnings for the client.
+    fn admit_create<'a>(&'a self, ctx: &'a RequestContext, obj: &'a mut Value, opts: &'a WriteOptions) -> BoxFuture<'a, Result<Vec<String>, StorageError>>;
+
+    /// Checks and completes a changed object before it is written.
+    fn admit_update<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        obj: &'a mut Value,
+        old: &'a Value,
+        opts: &'a WriteOptions,
+    ) -> BoxFuture<'a, Result<Vec<String>, StorageError>>;
+
+    /// Checks that an object may be deleted.
+    fn admit_delete<'a>(&'a self, ctx: &'a RequestContext, old: &'a Value) -> BoxFuture<'a, Result<(), StorageError>> {
+        let _ = (ctx, old);
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Schema of the whole object for OpenAPI, when known.
+    fn schema(&self) -> Option<Value> {
+        None
+    }
+}

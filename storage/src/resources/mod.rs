@@ -1,0 +1,3 @@
+//! One registry per served resource: only what differs from the generic store lives here.
+
+pub mod application;

@@ -1,0 +1,317 @@
+//! The verbs of every projected resource, written once: get, list, watch, create, update and delete over a
+//! backing resource, with dry-run, preconditions, optimistic concurrency and errors named for the served resource.
+
+use std::sync::Arc;
+
+use apis::status::Status;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
+
+use crate::StorageError;
+use crate::backend::{Backend, BackendError, Query};
+use crate::projection::Projection;
+use crate::registry::{
+    DeleteOptions, Deleted, EventStream, EventType, ListOptions, ObjectList, Registry, RequestContext, ResourceInfo, TableConvertor, WatchEvent,
+    WriteOptions, WriteResult,
+};
+
+/// Field selectors every resource supports.
+pub const SELECTABLE_FIELDS: &[&str] = &["metadata.name", "metadata.namespace"];
+
+/// A registry serving projection `P` over the backend.
+pub struct Store<P> {
+    projection: Arc<P>,
+    backend: Backend,
+}
+
+impl<P: Projection> Store<P> {
+    /// Serves `projection` through `backend`.
+    pub fn new(projection: Arc<P>, backend: Backend) -> Self {
+        Self { projection, backend }
+    }
+
+    /// The projection.
+    pub fn projection(&self) -> &Arc<P> {
+        &self.projection
+    }
+
+    fn info_(&self) -> &ResourceInfo {
+        self.projection.info()
+    }
+
+    /// Translates a backend error into one about the served object `name`.
+    fn error(&self, e: BackendError, name: &str) -> StorageError {
+        let i = self.info_();
+        match (e.code(), e.reason()) {
+            (Some(404), _) => Status::not_found(&i.group, &i.plural, name).into(),
+            (Some(409), "AlreadyExists") => Status::already_exists(&i.group, &i.plural, name).into(),
+            (Some(409), _) => {
+                let detail = match &e {
+                    BackendError::Status(s) if s.message.contains("Precondition failed") => {
+                        s.message.split_once(": ").map(|(_, d)| d.to_string()).unwrap_or_else(|| s.message.clone())
+                    }
+                    _ => "the object has been modified; please apply your changes to the latest version and try again".to_string(),
+                };
+                Status::conflict(&i.group, &i.plural, name, &detail).into()
+            }
+            (Some(410), _) => Status::expired(e.to_string()).into(),
+            (Some(400 | 401 | 403 | 422 | 429), _) => {
+                let BackendError::Status(s) = e else { unreachable!("codes come from statuses") };
+                Status { code: s.code, reason: s.reason.clone(), message: s.message.clone(), ..Status::bad_request("") }.into()
+            }
+            (Some(code), _) if code >= 500 => StorageError::Backend(e.to_string()),
+            _ => StorageError::Backend(e.to_string()),
+        }
+    }
+
+    fn backend_query(&self, opts: &ListOptions, watch: bool) -> Result<Query, StorageError> {
+        opts.field_selector.check_supported(SELECTABLE_FIELDS).map_err(|e| StorageError::from(Status::bad_request(e.to_string())))?;
+        let p = &self.projection;
+        let mut labels = p.backing_selector();
+        let user = opts.label_selector.map_keys(|k| p.backing_label_key(k)).to_string();
+        if !user.is_empty() {
+            if !labels.is_empty() {
+                labels.push(',');
+            }
+            labels.push_str(&user);
+        }
+        // Backing objects carry the prefixed name; every other selectable field means the same on both sides.
+        let fields = opts
+            .field_selector
+            .requirements()
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                if r.field == "metadata.name" {
+                    r.value = p.backing_name(&r.value);
+                }
+                r.to_string()
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut q = Query::default()
+            .set("labelSelector", labels)
+            .set("fieldSelector", fields)
+            .set("resourceVersion", opts.resource_version.clone())
+            .set("resourceVersionMatch", opts.resource_version_match.clone());
+        if watch {
+            q = q
+                .set("allowWatchBookmarks", if opts.allow_watch_bookmarks { "true" } else { "" })
+                .set("sendInitialEvents", opts.send_initial_events.map(|b| b.to_string()).unwrap_or_default())
+                .set("timeoutSeconds", opts.timeout_seconds.map(|t| t.to_string()).unwrap_or_default());
+        } else {
+            q = q.set("limit", if opts.limit > 0 { opts.limit.to_string() } else { String::new() }).set("continue", opts.continue_token.clone());
+        }
+        Ok(q)
+    }
+
+    async fn live(&self, ns: &str, name: &str) -> Result<(Value, Value), StorageError> {
+        let backing = self.backend.get(self.projection.backing(), ns, &self.projection.backing_name(name)).await.map_err(|e| self.error(e, name))?;
+        let obj = self.projection.from_backing(&backing).filter(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name));
+        match obj {
+            Some(obj) => Ok((backing, obj)),
+            None => Err(Status::not_found(&self.info_().group, &self.info_().plural, name).into()),
+        }
+    }
+
+    fn write_query(opts: &WriteOptions) -> Query {
+        Query::default().set("dryRun", if opts.dry_run { "All" } else { "" }).set("fieldManager", opts.field_manager.clone())
+    }
+
+    /// Rejects a body whose apiVersion, kind or namespace disagree with the request.
+    fn check_identity(&self, ctx: &RequestContext, obj: &Value) -> Result<(), StorageError> {
+        let i = self.info_();
+        let (api_version, kind) = (obj.get("apiVersion").and_then(Value::as_str).unwrap_or(""), obj.get("kind").and_then(Value::as_str).unwrap_or(""));
+        if api_version != i.api_version() || kind != i.kind {
+            return Err(Status::bad_request(format!(
+                "the object provided is of kind {kind:?} in apiVersion {api_version:?}, but this resource expects kind {:?} in apiVersion {:?}",
+                i.kind,
+                i.api_version()
+            ))
+            .into());
+        }
+        let body_ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+        if i.namespaced && !body_ns.is_empty() && body_ns != ctx.namespace {
+            return Err(Status::bad_request("the namespace of the provided object does not match the namespace sent on the request").into());
+        }
+        Ok(())
+    }
+}
+
+/// Puts `metadata.namespace` in place for namespaced objects.
+fn set_namespace(obj: &mut Value, ns: &str) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("namespace".into(), ns.into());
+    }
+}
+
+/// Five random lowercase alphanumerics, for generateName.
+fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let seed = uuid_like();
+    (0..5).map(|i| ALPHABET[(seed >> (i * 8)) as usize % ALPHABET.len()] as char).collect()
+}
+
+fn uuid_like() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.finish()
+}
+
+impl<P: Projection> TableConvertor for Store<P> {
+    fn columns(&self) -> Vec<apis::table::TableColumnDefinition> {
+        self.projection.columns()
+    }
+
+    fn cells(&self, object: &Value) -> Vec<Value> {
+        self.projection.cells(object)
+    }
+}
+
+impl<P: Projection> Registry for Store<P> {
+    fn info(&self) -> &ResourceInfo {
+        self.info_()
+    }
+
+    fn schema(&self) -> Option<Value> {
+        self.projection.schema()
+    }
+
+    fn get<'a>(&'a self, ctx: &'a RequestContext, name: &'a str) -> BoxFuture<'a, Result<Value, StorageError>> {
+        Box::pin(async move { self.live(&ctx.namespace, name).await.map(|(_, obj)| obj) })
+    }
+
+    fn list<'a>(&'a self, ctx: &'a RequestContext, opts: &'a ListOptions) -> BoxFuture<'a, Result<ObjectList, StorageError>> {
+        Box::pin(async move {
+            let q = self.backend_query(opts, false)?;
+            let list = self.backend.list(self.projection.backing(), &ctx.namespace, &q).await.map_err(|e| self.error(e, ""))?;
+            let items = list.get("items").and_then(Value::as_array).map(|a| a.iter().filter_map(|o| self.projection.from_backing(o)).collect()).unwrap_or_default();
+            let meta = list.get("metadata");
+            let text = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_str).unwrap_or_default().to_string();
+            Ok(ObjectList {
+                items,
+                resource_version: text("resourceVersion"),
+                continue_token: text("continue"),
+                remaining_item_count: meta.and_then(|m| m.get("remainingItemCount")).and_then(Value::as_i64),
+            })
+        })
+    }
+
+    fn watch<'a>(&'a self, ctx: &'a RequestContext, opts: &'a ListOptions) -> BoxFuture<'a, Result<EventStream, StorageError>> {
+        Box::pin(async move {
+            let q = self.backend_query(opts, true)?;
+            let raw = self.backend.watch(self.projection.backing(), &ctx.namespace, &q).await.map_err(|e| self.error(e, ""))?;
+            let projection = self.projection.clone();
+            let info = self.info_().clone();
+            let events = raw.filter_map(move |event| {
+                let out = match event {
+                    Ok((t, obj)) => translate_event(&*projection, &info, &t, &obj),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "backend watch ended with an error");
+                        None
+                    }
+                };
+                futures::future::ready(out)
+            });
+            Ok(events.boxed())
+        })
+    }
+
+    fn create<'a>(&'a self, ctx: &'a RequestContext, mut obj: Value, opts: &'a WriteOptions) -> BoxFuture<'a, Result<WriteResult, StorageError>> {
+        Box::pin(async move {
+            self.check_identity(ctx, &obj)?;
+            let i = self.info_();
+            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+            if name.is_empty() {
+                if let Some(prefix) = obj.pointer("/metadata/generateName").and_then(Value::as_str).filter(|p| !p.is_empty()) {
+                    let generated = format!("{prefix}{}", random_suffix());
+                    obj["metadata"]["name"] = generated.into();
+                }
+            }
+            if i.namespaced {
+                set_namespace(&mut obj, &ctx.namespace);
+            }
+            let warnings = self.projection.admit_create(ctx, &mut obj, opts).await?;
+            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+            let backing = self.projection.to_backing(&obj, None)?;
+            let created = self.backend.create(self.projection.backing(), &ctx.namespace, &backing, &Self::write_query(opts)).await.map_err(|e| self.error(e, &name))?;
+            let object = self.projection.from_backing(&created).ok_or_else(|| StorageError::Internal("the created object does not read back".into()))?;
+            Ok(WriteResult { object, warnings })
+        })
+    }
+
+    fn update<'a>(&'a self, ctx: &'a RequestContext, name: &'a str, mut obj: Value, opts: &'a WriteOptions) -> BoxFuture<'a, Result<WriteResult, StorageError>> {
+        Box::pin(async move {
+            self.check_identity(ctx, &obj)?;
+            let body_name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+            if body_name != name {
+                return Err(Status::bad_request(format!("the name of the object ({body_name}) does not match the name on the URL ({name})")).into());
+            }
+            let (live, old) = self.live(&ctx.namespace, name).await?;
+            if self.info_().namespaced {
+                set_namespace(&mut obj, &ctx.namespace);
+            }
+            // An update without resourceVersion is unconditional, as for custom resources.
+            let rv = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("").to_string();
+            if rv.is_empty() {
+                obj["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+            }
+            let warnings = self.projection.admit_update(ctx, &mut obj, &old, opts).await?;
+            let backing = self.projection.to_backing(&obj, Some(&live))?;
+            let written = self
+                .backend
+                .replace(self.projection.backing(), &ctx.namespace, &self.projection.backing_name(name), &backing, &Self::write_query(opts))
+                .await
+                .map_err(|e| self.error(e, name))?;
+            let object = self.projection.from_backing(&written).ok_or_else(|| StorageError::Internal("the updated object does not read back".into()))?;
+            Ok(WriteResult { object, warnings })
+        })
+    }
+
+    fn delete<'a>(&'a self, ctx: &'a RequestContext, name: &'a str, opts: &'a DeleteOptions) -> BoxFuture<'a, Result<Deleted, StorageError>> {
+        Box::pin(async move {
+            let (_, old) = self.live(&ctx.namespace, name).await?;
+            self.projection.admit_delete(ctx, &old).await?;
+            let mut body = json!({"kind": "DeleteOptions", "apiVersion": "v1"});
+            if opts.dry_run {
+                body["dryRun"] = json!(["All"]);
+            }
+            if let Some(p) = &opts.propagation_policy {
+                body["propagationPolicy"] = p.clone().into();
+            }
+            if let Some(g) = opts.grace_period_seconds {
+                body["gracePeriodSeconds"] = g.into();
+            }
+            if opts.precondition_uid.is_some() || opts.precondition_resource_version.is_some() {
+                body["preconditions"] = json!({"uid": opts.precondition_uid, "resourceVersion": opts.precondition_resource_version});
+            }
+            let answer = self.backend.delete(self.projection.backing(), &ctx.namespace, &self.projection.backing_name(name), &body).await.map_err(|e| self.error(e, name))?;
+            if answer.get("kind").and_then(Value::as_str) == Some("Status") {
+                return Ok(Deleted::Gone(old));
+            }
+            let now = self.projection.from_backing(&answer).unwrap_or(old);
+            let pending = answer.pointer("/metadata/deletionTimestamp").is_some() && answer.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
+            Ok(if pending && !opts.dry_run { Deleted::Pending(now) } else { Deleted::Gone(now) })
+        })
+    }
+}
+
+/// The served event of a backend event; None for events about objects that are not ours.
+fn translate_event<P: Projection>(p: &P, info: &ResourceInfo, t: &str, obj: &Value) -> Option<WatchEvent> {
+    let event_type = match t {
+        "ADDED" => EventType::Added,
+        "MODIFIED" => EventType::Modified,
+        "DELETED" => EventType::Deleted,
+        "BOOKMARK" => {
+            let mut meta = json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or_default()});
+            if let Some(a) = obj.pointer("/metadata/annotations") {
+                meta["annotations"] = a.clone();
+            }
+            return Some(WatchEvent { event_type: EventType::Bookmark, object: json!({"apiVersion": info.api_version(), "kind": info.kind, "metadata": meta}) });
+        }
+        _ => return Some(WatchEvent { event_type: EventType::Error, object: obj.clone() }),
+    };
+    p.from_backing(obj).map(|object| WatchEvent { event_type, object })
+}
