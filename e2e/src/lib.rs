@@ -161,17 +161,20 @@ impl ControlPlane {
         run_ok(self.kubectl().args(args))
     }
 
-    /// A kubeconfig for `user` in `groups`, authenticated by a client certificate signed by the cluster CA.
-    pub fn user_kubeconfig(&self, user: &str, groups: &[&str]) -> Result<PathBuf> {
+    /// A client certificate and key for `user` in `groups`, signed by the cluster CA.
+    pub fn user_cert(&self, user: &str, groups: &[&str]) -> Result<(PathBuf, PathBuf)> {
         let dir = self.state.join("users");
         std::fs::create_dir_all(&dir)?;
         let slug: String = format!("{user}-{}", groups.join("-")).chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-        let (key, crt, kc) = (dir.join(format!("{slug}.key")), dir.join(format!("{slug}.crt")), dir.join(format!("{slug}.kubeconfig")));
-        if !kc.exists() {
+        let (key, crt) = (dir.join(format!("{slug}.key")), dir.join(format!("{slug}.crt")));
+        if !crt.exists() {
             let mut subj: String = groups.iter().map(|g| format!("/O={g}")).collect();
             subj.push_str(&format!("/CN={user}"));
             let csr = dir.join(format!("{slug}.csr"));
             run_ok(Command::new("openssl").args(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout"]).arg(&key).arg("-out").arg(&csr).args(["-subj", &subj]))?;
+            let tmp = dir.join(format!("{slug}.crt.tmp"));
+            let ext = dir.join(format!("{slug}.ext"));
+            std::fs::write(&ext, "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n")?;
             run_ok(
                 Command::new("openssl")
                     .args(["x509", "-req", "-days", "30", "-in"])
@@ -180,21 +183,30 @@ impl ControlPlane {
                     .arg(self.cert("ca.crt"))
                     .arg("-CAkey")
                     .arg(self.cert("ca.key"))
-                    .arg("-CAcreateserial")
-                    .arg("-CAserial")
-                    .arg(dir.join("ca.srl"))
+                    .arg("-set_serial")
+                    .arg(format!("{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() % 1_000_000_000_000))
+                    .arg("-extfile")
+                    .arg(&ext)
                     .arg("-out")
-                    .arg(&crt),
+                    .arg(&tmp),
             )?;
-            let text = format!(
-                "apiVersion: v1\nkind: Config\nclusters: [{{name: local, cluster: {{server: \"https://127.0.0.1:{}\", certificate-authority: \"{}\"}}}}]\nusers: [{{name: u, user: {{client-certificate: \"{}\", client-key: \"{}\"}}}}]\ncontexts: [{{name: local, context: {{cluster: local, user: u}}}}]\ncurrent-context: local\n",
-                self.apiserver_port,
-                self.cert("ca.crt").display(),
-                crt.display(),
-                key.display()
-            );
-            std::fs::write(&kc, text)?;
+            std::fs::rename(&tmp, &crt)?;
         }
+        Ok((crt, key))
+    }
+
+    /// A kubeconfig for `user` in `groups`, authenticated by a client certificate signed by the cluster CA.
+    pub fn user_kubeconfig(&self, user: &str, groups: &[&str]) -> Result<PathBuf> {
+        let (crt, key) = self.user_cert(user, groups)?;
+        let kc = crt.with_extension("kubeconfig");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: local, cluster: {{server: \"https://127.0.0.1:{}\", certificate-authority: \"{}\"}}}}]\nusers: [{{name: u, user: {{client-certificate: \"{}\", client-key: \"{}\"}}}}]\ncontexts: [{{name: local, context: {{cluster: local, user: u}}}}]\ncurrent-context: local\n",
+            self.apiserver_port,
+            self.cert("ca.crt").display(),
+            crt.display(),
+            key.display()
+        );
+        std::fs::write(&kc, text)?;
         Ok(kc)
     }
 
@@ -250,4 +262,11 @@ pub async fn raw(client: &kube::Client, req: http::Request<Vec<u8>>) -> Result<(
     let bytes = http_body_util::BodyExt::collect(resp.into_body()).await?.to_bytes();
     let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     Ok((code, value))
+}
+
+/// A name unique to this test process: `<prefix>-<pid>-<n>`, so reruns against a reused control plane and
+/// tests running side by side never collide.
+pub fn unique(prefix: &str) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
 }

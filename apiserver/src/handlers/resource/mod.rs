@@ -98,18 +98,12 @@ async fn dispatch(state: &Arc<ServerState>, registry: Arc<dyn Registry>, info: &
             Ok(enc.respond(StatusCode::OK, &enc.object(reg, &obj), &[]))
         }
         "list" => {
-            let mut opts = params::list_options(&q)?;
-            if !info.name.is_empty() {
-                opts.field_selector = apis::selector::FieldSelector::parse(&format!("metadata.name={}", info.name)).map_err(|e| Status::bad_request(e.to_string()))?;
-            }
+            let opts = list_options_for(&q, info)?;
             let list = reg.list(&ctx, &opts).await.map_err(status_of)?;
             Ok(enc.respond(StatusCode::OK, &enc.list(reg, &list), &[]))
         }
         "watch" => {
-            let mut opts = params::list_options(&q)?;
-            if !info.name.is_empty() {
-                opts.field_selector = apis::selector::FieldSelector::parse(&format!("metadata.name={}", info.name)).map_err(|e| Status::bad_request(e.to_string()))?;
-            }
+            let opts = list_options_for(&q, info)?;
             if repr == crate::negotiate::Representation::Yaml {
                 return Err(Status::not_acceptable("watch responses are only available as JSON"));
             }
@@ -162,6 +156,17 @@ async fn dispatch(state: &Arc<ServerState>, registry: Arc<dyn Registry>, info: &
         }
         other => Err(Status::method_not_allowed(format!("{other} is not supported"))),
     }
+}
+
+/// List and watch options; a name in the path (`.../postgreses/db?watch=1`) narrows the field selector.
+fn list_options_for(q: &std::collections::HashMap<String, String>, info: &RequestInfo) -> Result<storage::registry::ListOptions, Status> {
+    let mut opts = params::list_options(q)?;
+    if !info.name.is_empty() && opts.field_selector.exact_value("metadata.name").is_none() {
+        let term = apis::selector::FieldRequirement { field: "metadata.name".into(), op: apis::selector::FieldOperator::Eq, value: info.name.clone() };
+        let combined = if opts.field_selector.is_empty() { term.to_string() } else { format!("{},{term}", opts.field_selector) };
+        opts.field_selector = apis::selector::FieldSelector::parse(&combined).map_err(|e| Status::bad_request(e.to_string()))?;
+    }
+    Ok(opts)
 }
 
 /// Get, patch, update; retried on conflicts unless the patch itself pins a resourceVersion. An apply patch on a

@@ -1,0 +1,3 @@
+//! Tests of the schema module: fixtures, keyword tables, CEL rules and property tests.
+
+mod fixtures;
