@@ -33,7 +33,8 @@ ca ca cozy-local-ca
 ca front-proxy-ca cozy-local-front-proxy-ca
 leaf apiserver ca "/CN=kube-apiserver" serverAuth "DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:127.0.0.1,IP:10.0.0.1"
 leaf admin ca "/O=system:masters/CN=admin" clientAuth
-leaf controller-manager ca "/CN=system:kube-controller-manager" clientAuth
+# Local only: the controllers run with this identity instead of per-controller service accounts.
+leaf controller-manager ca "/O=system:masters/CN=system:kube-controller-manager" clientAuth
 leaf cozystack-api-client ca "/CN=cozystack-api" clientAuth
 leaf cozystack-api ca "/CN=cozystack-api.cozy-system.svc" serverAuth "DNS:cozystack-api.cozy-system.svc,DNS:cozystack-api.cozy-system.svc.cluster.local,DNS:localhost,IP:127.0.0.1"
 leaf front-proxy-client front-proxy-ca "/CN=front-proxy-client" clientAuth

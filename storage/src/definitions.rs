@@ -118,8 +118,31 @@ pub async fn watch_definitions(
         reported = broken;
         resources.extend(fixed.clone());
         tracing::info!(kinds = resources.len(), "served resources updated");
+        let served: Vec<String> = resources.keys().map(|(g, r)| format!("{r}.{g}")).collect();
         catalog.replace(resources);
         synced.notify_one();
+        announce(&backend, &served).await;
+    }
+}
+
+/// Annotation on our APIServices that changes with the served set.
+pub const SERVED_HASH_ANNOTATION: &str = "apps.cozystack.io/served-resources-hash";
+
+/// Touches our APIServices when the served set changes: kube-apiserver's aggregator re-reads discovery and
+/// OpenAPI of an APIService when the object changes, instead of at its next periodic refresh a minute later.
+async fn announce(backend: &Backend, served: &[String]) {
+    use sha2::Digest;
+    let hash = hex::encode(&sha2::Sha256::digest(served.join(",").as_bytes())[..8]);
+    let api: kube::Api<k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService> = kube::Api::all(backend.client().clone());
+    let patch = serde_json::json!({"metadata": {"annotations": {SERVED_HASH_ANNOTATION: hash}}});
+    for group in [apis::APPS_GROUP, apis::CORE_GROUP] {
+        let name = format!("{}.{group}", apis::VERSION);
+        match api.patch(&name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await {
+            Ok(_) => {}
+            // Not registered yet (first start): the aggregator reads discovery when it is.
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => tracing::warn!(apiservice = %name, error = %e, "could not announce the new served set"),
+        }
     }
 }
 

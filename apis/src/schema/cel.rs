@@ -23,6 +23,8 @@ pub(crate) struct CelNode {
 #[derive(Debug)]
 struct CelRule {
     raw: RawRule,
+    /// The expression given to kube-cel (differs from the rule for `optionalOldSelf` rules).
+    compiled_text: String,
     /// The rule's fieldPath in field.Path form (`a.b`, `a[key]`), empty when unset.
     field_path: String,
     uses_old_self: bool,
@@ -32,16 +34,29 @@ struct CelRule {
 pub(crate) fn compile(s: &mut Schema, raw: &Value, at: &Path, errs: &mut Vec<String>) {
     let mut below = false;
     if let Some(items) = s.items.as_deref_mut() {
-        compile(items, raw.get("items").unwrap_or(&Value::Null), &at.child("items"), errs);
+        compile(
+            items,
+            raw.get("items").unwrap_or(&Value::Null),
+            &at.child("items"),
+            errs,
+        );
         below |= items.cel_below;
     }
     for (k, p) in s.properties.iter_mut() {
-        let praw = raw.get("properties").and_then(|x| x.get(k)).unwrap_or(&Value::Null);
+        let praw = raw
+            .get("properties")
+            .and_then(|x| x.get(k))
+            .unwrap_or(&Value::Null);
         compile(p, praw, &at.child("properties").key(k), errs);
         below |= p.cel_below;
     }
     if let Some(Additional::Schema(ap)) = s.additional.as_mut() {
-        compile(ap, raw.get("additionalProperties").unwrap_or(&Value::Null), &at.child("additionalProperties"), errs);
+        compile(
+            ap,
+            raw.get("additionalProperties").unwrap_or(&Value::Null),
+            &at.child("additionalProperties"),
+            errs,
+        );
         below |= ap.cel_below;
     }
     if !s.rules.is_empty() {
@@ -55,9 +70,29 @@ pub(crate) fn compile(s: &mut Schema, raw: &Value, at: &Path, errs: &mut Vec<Str
 
 fn compile_node(s: &Schema, raw: &Value, at: &Path) -> Result<CelNode, Vec<String>> {
     let mut copy = raw.clone();
+    let texts: Vec<String> = s
+        .rules
+        .iter()
+        .map(|r| if r.optional_old_self { optional_old_self(&r.rule) } else { r.rule.clone() })
+        .collect();
     if let Some(m) = copy.as_object_mut() {
         m.remove("default");
-        for key in ["properties", "items", "additionalProperties", "allOf", "anyOf", "oneOf", "not"] {
+        if let Some(Value::Array(list)) = m.get_mut("x-kubernetes-validations") {
+            for (entry, text) in list.iter_mut().zip(&texts) {
+                if let Some(e) = entry.as_object_mut() {
+                    e.insert("rule".into(), Value::String(text.clone()));
+                }
+            }
+        }
+        for key in [
+            "properties",
+            "items",
+            "additionalProperties",
+            "allOf",
+            "anyOf",
+            "oneOf",
+            "not",
+        ] {
             if let Some(x) = m.get_mut(key) {
                 strip_below(x, key == "properties");
             }
@@ -66,7 +101,7 @@ fn compile_node(s: &Schema, raw: &Value, at: &Path) -> Result<CelNode, Vec<Strin
     let compiled = kube_cel::compile_schema(&copy);
     let mut errs = Vec::new();
     let mut rules = Vec::new();
-    for (i, (raw_rule, result)) in s.rules.iter().zip(&compiled.validations).enumerate() {
+    for (i, ((raw_rule, result), text)) in s.rules.iter().zip(&compiled.validations).zip(texts).enumerate() {
         let r_at = at.child("x-kubernetes-validations").index(i);
         match result {
             Ok(cr) if raw_rule.optional_old_self && !cr.is_transition_rule => errs.push(format!(
@@ -79,12 +114,70 @@ fn compile_node(s: &Schema, raw: &Value, at: &Path) -> Result<CelNode, Vec<Strin
                 } else {
                     normalize_field_path(&raw_rule.field_path, s).unwrap_or_default()
                 };
-                rules.push(CelRule { raw: raw_rule.clone(), field_path, uses_old_self: cr.is_transition_rule });
+                rules.push(CelRule {
+                    raw: raw_rule.clone(),
+                    compiled_text: text,
+                    field_path,
+                    uses_old_self: cr.is_transition_rule,
+                });
             }
-            Err(e) => errs.push(format!("{r_at}: Invalid value: {}: {e}", super::gofmt::go_quote(&raw_rule.rule))),
+            Err(e) => errs.push(format!(
+                "{r_at}: Invalid value: {}: {e}",
+                super::gofmt::go_quote(&raw_rule.rule)
+            )),
         }
     }
-    if errs.is_empty() { Ok(CelNode { compiled, rules }) } else { Err(errs) }
+    if errs.is_empty() {
+        Ok(CelNode { compiled, rules })
+    } else {
+        Err(errs)
+    }
+}
+
+/// With `optionalOldSelf`, kube-apiserver binds `oldSelf` to an optional (none on create); kube-cel binds the
+/// plain old value or null, so every `oldSelf` identifier of the rule (outside string literals and field
+/// selections) becomes an optional built from it.
+fn optional_old_self(rule: &str) -> String {
+    const WRAPPED: &str = "(oldSelf == null ? optional.none() : optional.of(oldSelf))";
+    let b: Vec<char> = rule.chars().collect();
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(rule.len() + 64);
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == '\'' || c == '"' {
+            // A string literal, possibly triple-quoted; raw strings (r'..') have no escapes.
+            let raw = i > 0 && matches!(b[i - 1], 'r' | 'R') && (i < 2 || !ident(b[i - 2]));
+            let triple = b.get(i + 1) == Some(&c) && b.get(i + 2) == Some(&c);
+            let quote_len = if triple { 3 } else { 1 };
+            let start = i;
+            i += quote_len;
+            while i < b.len() {
+                if !raw && b[i] == '\\' {
+                    i += 2;
+                    continue;
+                }
+                if b[i] == c && (!triple || (b.get(i + 1) == Some(&c) && b.get(i + 2) == Some(&c))) {
+                    i += quote_len;
+                    break;
+                }
+                i += 1;
+            }
+            out.extend(&b[start..i.min(b.len())]);
+            continue;
+        }
+        let is_old_self = b[i..].starts_with(&['o', 'l', 'd', 'S', 'e', 'l', 'f'])
+            && (i == 0 || !(ident(b[i - 1]) || b[i - 1] == '.'))
+            && b.get(i + 7).is_none_or(|n| !ident(*n));
+        if is_old_self {
+            out.push_str(WRAPPED);
+            i += 7;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// Removes rules and defaults from every schema under a schema-valued keyword.
@@ -93,7 +186,15 @@ fn strip_below(x: &mut Value, is_map_of_schemas: bool) {
         if let Some(m) = s.as_object_mut() {
             m.remove("x-kubernetes-validations");
             m.remove("default");
-            for key in ["properties", "items", "additionalProperties", "allOf", "anyOf", "oneOf", "not"] {
+            for key in [
+                "properties",
+                "items",
+                "additionalProperties",
+                "allOf",
+                "anyOf",
+                "oneOf",
+                "not",
+            ] {
                 if let Some(y) = m.get_mut(key) {
                     strip_below(y, key == "properties");
                 }
@@ -116,7 +217,9 @@ pub(crate) fn normalize_field_path(json_path: &str, s: &Schema) -> Result<String
     let mut it = tokens.into_iter();
     let step = |name: &str, schema: &mut &Schema, out: &mut String| -> Result<(), String> {
         if !schema.properties.is_empty() {
-            let Some(p) = schema.properties.get(name) else { return Err("does not refer to a valid field".into()) };
+            let Some(p) = schema.properties.get(name) else {
+                return Err("does not refer to a valid field".into());
+            };
             if !out.is_empty() {
                 out.push('.');
             }
@@ -133,11 +236,15 @@ pub(crate) fn normalize_field_path(json_path: &str, s: &Schema) -> Result<String
     while let Some(tok) = it.next() {
         match tok.as_str() {
             "." => {
-                let Some(name) = it.next() else { return Err("unexpected end of JSON path".into()) };
+                let Some(name) = it.next() else {
+                    return Err("unexpected end of JSON path".into());
+                };
                 step(&name, &mut schema, &mut out)?;
             }
             "[" => {
-                let Some(q) = it.next() else { return Err("unexpected end of JSON path".into()) };
+                let Some(q) = it.next() else {
+                    return Err("unexpected end of JSON path".into());
+                };
                 if q.len() < 2 || !q.starts_with('\'') || !q.ends_with('\'') {
                     return Err(format!("expected single quoted string but got {q}"));
                 }
@@ -199,7 +306,12 @@ fn unescape_single_quoted(s: &str) -> Result<String, String> {
             Some('v') => '\u{b}',
             Some('\'') => '\'',
             Some('\\') => '\\',
-            other => return Err(format!("invalid string literal: invalid escape char \\{}", other.unwrap_or(' '))),
+            other => {
+                return Err(format!(
+                    "invalid string literal: invalid escape char \\{}",
+                    other.unwrap_or(' ')
+                ));
+            }
         });
     }
     Ok(out)
@@ -246,7 +358,9 @@ pub(crate) fn validate(
             }
         }
         Value::Array(a) => {
-            let Some(items) = s.items.as_deref() else { return };
+            let Some(items) = s.items.as_deref() else {
+                return;
+            };
             let old_list = old.and_then(Value::as_array);
             for (i, v) in a.iter().enumerate() {
                 let o = old_list.and_then(|ol| map_list_get(s, ol, v));
@@ -258,7 +372,15 @@ pub(crate) fn validate(
 }
 
 impl CelNode {
-    fn evaluate(&self, s: &Schema, value: &Value, old: Option<&Value>, at: &Path, unchanged: bool, errs: &mut Vec<FieldError>) {
+    fn evaluate(
+        &self,
+        s: &Schema,
+        value: &Value,
+        old: Option<&Value>,
+        at: &Path,
+        unchanged: bool,
+        errs: &mut Vec<FieldError>,
+    ) {
         let found = match kube_cel::validate_compiled(&self.compiled, value, old) {
             Ok(()) => return,
             Err(e) => e.into_vec(),
@@ -267,19 +389,26 @@ impl CelNode {
         let mut found = found.into_iter().peekable();
         for rule in &self.rules {
             // kube-cel reports at most one error per rule, in rule order.
-            let Some(e) = found.next_if(|e| e.rule == rule.raw.rule) else { continue };
+            let Some(e) = found.next_if(|e| e.rule == rule.raw.rule) else {
+                continue;
+            };
             match e.kind {
                 kube_cel::ErrorKind::ValidationFailure | kube_cel::ErrorKind::InvalidResult => {
                     if !rule.uses_old_self && unchanged {
                         continue;
                     }
-                    let path = if rule.field_path.is_empty() { at.clone() } else { at.child(&rule.field_path) };
+                    let path = if rule.field_path.is_empty() {
+                        at.clone()
+                    } else {
+                        at.child(&rule.field_path)
+                    };
                     let detail = rule.detail(&e.message);
                     errs.push(match rule.raw.reason.as_deref() {
                         Some("FieldValueForbidden") => FieldError::forbidden(path.as_str(), detail),
                         Some("FieldValueRequired") => FieldError::required(path.as_str(), detail),
                         Some("FieldValueDuplicate") => {
-                            FieldError::new(FieldErrorKind::Duplicate, path.as_str(), "").with_value(type_value.clone())
+                            FieldError::new(FieldErrorKind::Duplicate, path.as_str(), "")
+                                .with_value(type_value.clone())
                         }
                         _ => FieldError::invalid(path.as_str(), type_value.clone(), detail),
                     });
@@ -308,10 +437,17 @@ impl CelRule {
         if self.raw.message_expression.is_empty() {
             return self.raw.message_or_default();
         }
-        let kube_cel_fallback =
-            if self.raw.message.is_empty() { format!("failed rule: {}", self.raw.rule) } else { self.raw.message.clone() };
+        let kube_cel_fallback = if self.raw.message.is_empty() {
+            format!("failed rule: {}", self.raw.rule)
+        } else {
+            self.raw.message.clone()
+        };
         let m = kube_cel_message.trim();
-        if kube_cel_message == kube_cel_fallback || m.is_empty() || m.contains('\n') || m.len() > 5 * 1024 {
+        if kube_cel_message == kube_cel_fallback
+            || m.is_empty()
+            || m.contains('\n')
+            || m.len() > 5 * 1024
+        {
             self.raw.message_or_default()
         } else {
             m.to_string()
@@ -322,12 +458,20 @@ impl CelRule {
 impl RawRule {
     /// ruleMessageOrDefault.
     fn message_or_default(&self) -> String {
-        if self.message.is_empty() { format!("failed rule: {}", self.error_string()) } else { self.message.trim().to_string() }
+        if self.message.is_empty() {
+            format!("failed rule: {}", self.error_string())
+        } else {
+            self.message.trim().to_string()
+        }
     }
 
     /// ruleErrorString: the message if any, else the rule.
     fn error_string(&self) -> String {
-        if self.message.is_empty() { self.rule.trim().to_string() } else { self.message.trim().to_string() }
+        if self.message.is_empty() {
+            self.rule.trim().to_string()
+        } else {
+            self.message.trim().to_string()
+        }
     }
 }
 

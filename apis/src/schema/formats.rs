@@ -11,20 +11,27 @@ fn re(s: &str) -> Regex {
 
 static UUID: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$"));
-static UUID3: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?3[0-9a-f]{3}-?[0-9a-f]{4}-?[0-9a-f]{12}$"));
-static UUID4: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?4[0-9a-f]{3}-?[89ab][0-9a-f]{3}-?[0-9a-f]{12}$"));
-static UUID5: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?5[0-9a-f]{3}-?[89ab][0-9a-f]{3}-?[0-9a-f]{12}$"));
+static UUID3: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?3[0-9a-f]{3}-?[0-9a-f]{4}-?[0-9a-f]{12}$")
+});
+static UUID4: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?4[0-9a-f]{3}-?[89ab][0-9a-f]{3}-?[0-9a-f]{12}$")
+});
+static UUID5: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?5[0-9a-f]{3}-?[89ab][0-9a-f]{3}-?[0-9a-f]{12}$")
+});
 static HOSTNAME: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"^([a-zA-Z0-9\p{S}\p{L}]((-?[a-zA-Z0-9\p{S}\p{L}]{0,62})?)|([a-zA-Z0-9\p{S}\p{L}](([a-zA-Z0-9-\p{S}\p{L}]{0,61}[a-zA-Z0-9\p{S}\p{L}])?)(\.)){1,}([a-zA-Z0-9\p{S}\p{L}])(-?[a-zA-Z0-9\p{S}\p{L}]){1,62})$")
+    re(
+        r"^([a-zA-Z0-9\p{S}\p{L}]((-?[a-zA-Z0-9\p{S}\p{L}]{0,62})?)|([a-zA-Z0-9\p{S}\p{L}](([a-zA-Z0-9-\p{S}\p{L}]{0,61}[a-zA-Z0-9\p{S}\p{L}])?)(\.)){1,}([a-zA-Z0-9\p{S}\p{L}])(-?[a-zA-Z0-9\p{S}\p{L}]){1,62})$",
+    )
 });
 static BASE64: LazyLock<Regex> = LazyLock::new(|| {
     re(r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$")
 });
 static CREDIT_CARD: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"^(?:4[0-9]{12}(?:[0-9]{3})?|5[1-5][0-9]{14}|6(?:011|5[0-9][0-9])[0-9]{12}|3[47][0-9]{13}|3(?:0[0-5]|[68][0-9])[0-9]{11}|(?:2131|1800|35[0-9]{3})[0-9]{11})$")
+    re(
+        r"^(?:4[0-9]{12}(?:[0-9]{3})?|5[1-5][0-9]{14}|6(?:011|5[0-9][0-9])[0-9]{12}|3[47][0-9]{13}|3(?:0[0-5]|[68][0-9])[0-9]{11}|(?:2131|1800|35[0-9]{3})[0-9]{11})$",
+    )
 });
 static SSN: LazyLock<Regex> = LazyLock::new(|| re(r"^[0-9]{3}[- ]?[0-9]{2}[- ]?[0-9]{4}$"));
 static HEX_COLOR: LazyLock<Regex> = LazyLock::new(|| re(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"));
@@ -32,8 +39,9 @@ static RGB_COLOR: LazyLock<Regex> = LazyLock::new(|| {
     let n = r"(0|[1-9][0-9]?|1[0-9][0-9]?|2[0-4][0-9]|25[0-5])";
     re(&format!(r"^rgb\(\s*{n}\s*,\s*{n}\s*,\s*{n}\s*\)$"))
 });
-static DATE_TIME_TAIL: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^([0-9]{2}):([0-9]{2}):([0-9]{2})(([\.,][0-9]+)?)(z|([+-][0-9]{2}:[0-9]{2}))$"));
+static DATE_TIME_TAIL: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"^([0-9]{2}):([0-9]{2}):([0-9]{2})(([\.,][0-9]+)?)(z|([+-][0-9]{2}:[0-9]{2}))$")
+});
 static DURATION_PART: LazyLock<Regex> = LazyLock::new(|| re(r"(\d+)\s*([A-Za-zµ]+)"));
 static ISBN10: LazyLock<Regex> = LazyLock::new(|| re(r"^(?:[0-9]{9}X|[0-9]{10})$"));
 static ISBN13: LazyLock<Regex> = LazyLock::new(|| re(r"^(?:[0-9]{13})$"));
@@ -77,8 +85,15 @@ fn is_date(s: &str) -> bool {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return false;
     }
-    let num = |r: std::ops::Range<usize>| s.get(r).filter(|x| x.bytes().all(|c| c.is_ascii_digit()))?.parse::<u32>().ok();
-    let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) else { return false };
+    let num = |r: std::ops::Range<usize>| {
+        s.get(r)
+            .filter(|x| x.bytes().all(|c| c.is_ascii_digit()))?
+            .parse::<u32>()
+            .ok()
+    };
+    let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) else {
+        return false;
+    };
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     let days = match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -100,7 +115,9 @@ fn is_date_time(s: &str) -> bool {
     if parts.len() < 2 || !is_date(parts[0]) {
         return false;
     }
-    let Some(c) = DATE_TIME_TAIL.captures(parts[1]) else { return false };
+    let Some(c) = DATE_TIME_TAIL.captures(parts[1]) else {
+        return false;
+    };
     c[1] <= *"23" && c[2] <= *"59" && c[3] <= *"59"
 }
 
@@ -147,7 +164,10 @@ fn is_go_duration(s: &str) -> bool {
 /// url.ParseRequestURI: an absolute URI (`scheme:...`) or an absolute path, no fragment, no control bytes.
 fn is_request_uri(s: &str) -> bool {
     static SCHEME: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z][A-Za-z0-9+.-]*:"));
-    if s.is_empty() || s.chars().any(|c| (c as u32) < 0x20 || c as u32 == 0x7f || c == ' ') {
+    if s.is_empty()
+        || s.chars()
+            .any(|c| (c as u32) < 0x20 || c as u32 == 0x7f || c == ' ')
+    {
         return false;
     }
     let rest = if let Some(m) = SCHEME.find(s) {
@@ -169,7 +189,9 @@ fn is_request_uri(s: &str) -> bool {
 
 /// net.ParseCIDR: an IP address, `/`, and a decimal prefix length within the address size.
 fn is_cidr(s: &str) -> bool {
-    let Some((ip, bits)) = s.split_once('/') else { return false };
+    let Some((ip, bits)) = s.split_once('/') else {
+        return false;
+    };
     let max = if ip.parse::<Ipv4Addr>().is_ok() {
         32
     } else if ip.parse::<Ipv6Addr>().is_ok() {
@@ -177,7 +199,9 @@ fn is_cidr(s: &str) -> bool {
     } else {
         return false;
     };
-    !bits.is_empty() && bits.bytes().all(|b| b.is_ascii_digit()) && bits.parse::<u32>().is_ok_and(|n| n <= max)
+    !bits.is_empty()
+        && bits.bytes().all(|b| b.is_ascii_digit())
+        && bits.parse::<u32>().is_ok_and(|n| n <= max)
 }
 
 /// net.ParseMAC: 6, 8 or 20 octets as `xx:xx..`, `xx-xx..` or `xxxx.xxxx..`.
@@ -195,7 +219,10 @@ fn is_mac(s: &str) -> bool {
 
 /// govalidator.IsISBN: spaces and dashes removed, then the ISBN-10 or ISBN-13 checksum.
 fn is_isbn(s: &str, version: u32) -> bool {
-    let clean: String = s.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+    let clean: String = s
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
     let digit = |c: u8| (c - b'0') as u32;
     let b = clean.as_bytes();
     match version {
@@ -208,7 +235,11 @@ fn is_isbn(s: &str, version: u32) -> bool {
             sum % 11 == 0
         }
         13 if ISBN13.is_match(&clean) => {
-            let sum: u32 = b[..12].iter().enumerate().map(|(i, c)| if i % 2 == 0 { digit(*c) } else { 3 * digit(*c) }).sum();
+            let sum: u32 = b[..12]
+                .iter()
+                .enumerate()
+                .map(|(i, c)| if i % 2 == 0 { digit(*c) } else { 3 * digit(*c) })
+                .sum();
             (10 - sum % 10) % 10 == digit(b[12])
         }
         _ => false,
@@ -309,14 +340,34 @@ mod tests {
     #[test]
     fn formats_accept_and_refuse() {
         let rows: &[(&str, &str, bool, &str)] = &[
-            ("uuid", "123e4567-e89b-12d3-a456-426614174000", true, "canonical uuid"),
+            (
+                "uuid",
+                "123e4567-e89b-12d3-a456-426614174000",
+                true,
+                "canonical uuid",
+            ),
             ("uuid", "not-a-uuid", false, "garbage"),
-            ("uuid4", "123e4567-e89b-42d3-a456-426614174000", true, "version 4"),
+            (
+                "uuid4",
+                "123e4567-e89b-42d3-a456-426614174000",
+                true,
+                "version 4",
+            ),
             ("date", "2024-02-29", true, "leap day"),
             ("date", "2023-02-29", false, "no leap day in 2023"),
             ("date-time", "2024-01-02T03:04:05Z", true, "UTC date-time"),
-            ("date-time", "2024-01-02T03:04:05.123+02:00", true, "offset and fraction"),
-            ("date-time", "2024-01-02 03:04:05", false, "space instead of T"),
+            (
+                "date-time",
+                "2024-01-02T03:04:05.123+02:00",
+                true,
+                "offset and fraction",
+            ),
+            (
+                "date-time",
+                "2024-01-02 03:04:05",
+                false,
+                "space instead of T",
+            ),
             ("byte", "aGVsbG8=", true, "padded base64"),
             ("byte", "aGVsbG8", false, "unpadded base64"),
             ("ipv4", "10.0.0.1", true, "ipv4"),
@@ -349,7 +400,12 @@ mod tests {
     fn go_classes_stay_ascii() {
         let rows: &[(&str, &str, bool, &str)] = &[
             (r"^\d+$", "123", true, "ascii digits"),
-            (r"^\d+$", "١٢٣", false, "Arabic-Indic digits are not \\d in Go"),
+            (
+                r"^\d+$",
+                "١٢٣",
+                false,
+                "Arabic-Indic digits are not \\d in Go",
+            ),
             (r"^[\w-]+$", "a_b-c", true, "\\w inside a class"),
             (r"^\s$", "\u{a0}", false, "no-break space is not \\s in Go"),
             (r"^[^\d]+$", "abc", true, "negated class with \\d"),

@@ -33,8 +33,8 @@ mod tests;
 
 use serde_json::{Value, json};
 
-pub use self::openapi::{sanitize_for_openapi, to_openapi_v2};
 use self::node::Schema;
+pub use self::openapi::{sanitize_for_openapi, to_openapi_v2};
 use self::path::Path;
 use crate::status::{FieldError, FieldErrorKind};
 
@@ -59,8 +59,7 @@ pub struct StructuralSchema {
 }
 
 /// The detail kube-apiserver gives when schema errors keep CEL rules from running.
-const RULES_NOT_CHECKED: &str =
-    "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation";
+const RULES_NOT_CHECKED: &str = "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation";
 
 impl StructuralSchema {
     /// Builds the structural schema of `spec` from its OpenAPI v3 schema (apiextensions v1 JSONSchemaProps).
@@ -107,7 +106,10 @@ impl StructuralSchema {
     /// one `unknown field "<path>"` per removed field, with paths under `path_prefix` (`spec`), sorted.
     pub fn prune(&self, value: &mut Value, path_prefix: &str) -> Vec<String> {
         let paths = pruning::prune(value, &self.root, path_prefix);
-        paths.iter().map(|p| format!("unknown field {}", gofmt::go_quote(p))).collect()
+        paths
+            .iter()
+            .map(|p| format!("unknown field {}", gofmt::go_quote(p)))
+            .collect()
     }
 
     /// Validates a pruned and defaulted `spec` value as kube-apiserver validates a custom resource.
@@ -117,7 +119,12 @@ impl StructuralSchema {
     /// Errors come in kube-apiserver's order: OpenAPI schema, embedded resources, list uniqueness, then CEL
     /// rules, which are skipped (with one error saying so) when the value has type, required, enum or size
     /// errors.
-    pub fn validate(&self, value: &Value, old: Option<&Value>, path_prefix: &str) -> Vec<FieldError> {
+    pub fn validate(
+        &self,
+        value: &Value,
+        old: Option<&Value>,
+        path_prefix: &str,
+    ) -> Vec<FieldError> {
         let at = Path::new(path_prefix);
         let mut errs = kubeopenapi::validate(&self.root, value, old, path_prefix);
         errs.extend(embedded::validate(&self.root, value, &at));

@@ -10,7 +10,11 @@ const META_FIELDS: [&str; 3] = ["apiVersion", "kind", "metadata"];
 /// Removes from `x` what `s` does not specify; returns the removed paths (`spec.foo`, `spec.items[0].bar`),
 /// sorted, then the unknown ObjectMeta fields of embedded resources.
 pub(crate) fn prune(x: &mut Value, s: &Schema, prefix: &str) -> Vec<String> {
-    let mut t = Tracker { parent: prefix.to_string(), unknown: Vec::new(), track: true };
+    let mut t = Tracker {
+        parent: prefix.to_string(),
+        unknown: Vec::new(),
+        track: true,
+    };
     prune_node(x, Some(s), &mut t);
     t.unknown.sort();
     prune_nulls(x, Some(s));
@@ -22,7 +26,11 @@ pub(crate) fn prune(x: &mut Value, s: &Schema, prefix: &str) -> Vec<String> {
 
 /// Prunes without recording anything (used on defaults at build time).
 pub(crate) fn prune_value(x: &mut Value, s: &Schema) {
-    let mut t = Tracker { parent: String::new(), unknown: Vec::new(), track: false };
+    let mut t = Tracker {
+        parent: String::new(),
+        unknown: Vec::new(),
+        track: false,
+    };
     prune_node(x, Some(s), &mut t);
     prune_nulls(x, Some(s));
 }
@@ -141,7 +149,9 @@ fn skip_prune(x: &mut Value, s: &Schema, t: &mut Tracker) {
             }
         }
         Value::Array(a) => {
-            let Some(items) = s.items.as_deref() else { return };
+            let Some(items) = s.items.as_deref() else {
+                return;
+            };
             for (i, v) in a.iter_mut().enumerate() {
                 let len = t.push_index(i);
                 skip_prune(v, items, t);
@@ -157,7 +167,9 @@ fn prune_nulls(x: &mut Value, s: Option<&Schema>) {
     match x {
         Value::Object(m) => {
             let field = |k: &str| s.and_then(|s| s.field_schema(k));
-            m.retain(|k, v| !(v.is_null() && field(k).is_some_and(|f| !f.nullable && f.default.is_none())));
+            m.retain(|k, v| {
+                !(v.is_null() && field(k).is_some_and(|f| !f.nullable && f.default.is_none()))
+            });
             for (k, v) in m.iter_mut() {
                 prune_nulls(v, field(k));
             }
@@ -174,9 +186,21 @@ fn prune_nulls(x: &mut Value, s: Option<&Schema>) {
 
 /// ObjectMeta fields kube-apiserver knows; other keys of an embedded resource's metadata are dropped.
 const OBJECT_META_FIELDS: &[&str] = &[
-    "annotations", "creationTimestamp", "deletionGracePeriodSeconds", "deletionTimestamp", "finalizers",
-    "generateName", "generation", "labels", "managedFields", "name", "namespace", "ownerReferences",
-    "resourceVersion", "selfLink", "uid",
+    "annotations",
+    "creationTimestamp",
+    "deletionGracePeriodSeconds",
+    "deletionTimestamp",
+    "finalizers",
+    "generateName",
+    "generation",
+    "labels",
+    "managedFields",
+    "name",
+    "namespace",
+    "ownerReferences",
+    "resourceVersion",
+    "selfLink",
+    "uid",
 ];
 
 /// For embedded resources: unknown ObjectMeta fields are dropped and reported as `<path>.metadata.<field>`.
@@ -205,8 +229,14 @@ fn coerce_embedded(x: &mut Value, s: Option<&Schema>, at: &str, unknown: &mut Ve
 }
 
 fn coerce_metadata(obj: &mut Map<String, Value>, at: &str, unknown: &mut Vec<String>) {
-    let Some(Value::Object(meta)) = obj.get_mut("metadata") else { return };
-    let mut keys: Vec<String> = meta.keys().filter(|k| !OBJECT_META_FIELDS.contains(&k.as_str())).cloned().collect();
+    let Some(Value::Object(meta)) = obj.get_mut("metadata") else {
+        return;
+    };
+    let mut keys: Vec<String> = meta
+        .keys()
+        .filter(|k| !OBJECT_META_FIELDS.contains(&k.as_str()))
+        .cloned()
+        .collect();
     keys.sort();
     for k in keys {
         meta.remove(&k);
@@ -215,5 +245,9 @@ fn coerce_metadata(obj: &mut Map<String, Value>, at: &str, unknown: &mut Vec<Str
 }
 
 fn join(at: &str, k: &str) -> String {
-    if at.is_empty() { k.to_string() } else { format!("{at}.{k}") }
+    if at.is_empty() {
+        k.to_string()
+    } else {
+        format!("{at}.{k}")
+    }
 }

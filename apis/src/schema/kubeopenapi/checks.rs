@@ -4,15 +4,25 @@
 use serde_json::Value;
 
 use super::result::{Code, OErr, Res};
-use crate::schema::gofmt::{Num, go_deep_equal, go_f64_to_i64, go_float_v, go_quote, is_json_integer};
+use crate::schema::gofmt::{
+    Num, go_deep_equal, go_f64_to_i64, go_float_v, go_quote, is_json_integer,
+};
 use crate::schema::node::Schema;
 
 const IN: &str = "body";
 
 /// errors.InvalidType with a string value: `<name> in body must be of type <type>: "<value>"`.
 fn invalid_type(name: &str, type_name: &str, value: &str) -> OErr {
-    let message = format!("{name} in {IN} must be of type {type_name}: {}", go_quote(value));
-    OErr::v(Code::InvalidType, name, Some(Value::String(value.to_string())), message)
+    let message = format!(
+        "{name} in {IN} must be of type {type_name}: {}",
+        go_quote(value)
+    );
+    OErr::v(
+        Code::InvalidType,
+        name,
+        Some(Value::String(value.to_string())),
+        message,
+    )
 }
 
 /// The JSON type and the Go-derived format of a decoded value (schemaInfoForType).
@@ -38,7 +48,10 @@ pub(crate) fn type_applies(s: &Schema) -> bool {
 /// typeValidator.Validate.
 pub(crate) fn type_check(s: &Schema, data: &Value, name: &str) -> Res {
     let types = s.types();
-    let ok = || Res { errors: Vec::new(), match_count: 1 };
+    let ok = || Res {
+        errors: Vec::new(),
+        match_count: 1,
+    };
     if data.is_null() {
         if !types.is_empty() && !types.contains(&"null") && !s.nullable {
             return Res::err(invalid_type(name, &types.join(","), "null"));
@@ -52,13 +65,19 @@ pub(crate) fn type_check(s: &Schema, data: &Value, name: &str) -> Res {
         && types.contains(&"integer");
     let is_int_float = sch_type == "integer" && types.contains(&"number");
     let stringish = matches!(data, Value::String(_) | Value::Array(_));
-    if !stringish
-        && !format.is_empty()
-        && !(types.contains(&sch_type) || data_format == format || is_float_int || is_int_float)
+    let numeric = types.contains(&"number") || types.contains(&"integer");
+    // A formatted schema: a non-string value must match the type or the Go format of the value...
+    if !(stringish
+        || format.is_empty()
+        || types.contains(&sch_type)
+        || data_format == format
+        || is_float_int
+        || is_int_float)
     {
         return Res::err(invalid_type(name, format, data_format));
     }
-    if !(types.contains(&"number") || types.contains(&"integer")) && !format.is_empty() && stringish {
+    // ...and a string or list value passes a non-numeric formatted schema whatever its type.
+    if !(numeric || format.is_empty()) && stringish {
         return ok();
     }
     if !(types.contains(&sch_type) || is_float_int || is_int_float) {
@@ -84,12 +103,22 @@ pub(crate) fn string_check(s: &Schema, data: &str, name: &str) -> Res {
     if let Some(min) = s.vv.min_length
         && len < min
     {
-        return Res::err(OErr::v(Code::Other, name, value, format!("{name} in {IN} should be at least {min} chars long")));
+        return Res::err(OErr::v(
+            Code::Other,
+            name,
+            value,
+            format!("{name} in {IN} should be at least {min} chars long"),
+        ));
     }
     if let Some(p) = &s.vv.pattern
         && !p.re.is_match(data)
     {
-        return Res::err(OErr::v(Code::Other, name, value, format!("{name} in {IN} should match '{}'", p.source)));
+        return Res::err(OErr::v(
+            Code::Other,
+            name,
+            value,
+            format!("{name} in {IN} should match '{}'", p.source),
+        ));
     }
     Res::default()
 }
@@ -105,7 +134,9 @@ pub(crate) fn format_check(format: &str, data: &str, name: &str) -> Res {
 /// numberValidator.Validate: multipleOf, minimum, maximum, compared natively for int64 values as Go does
 /// (the bound is truncated to an integer first).
 pub(crate) fn number_check(s: &Schema, data: &Value, name: &str) -> Res {
-    let Some(n) = Num::of(data) else { return Res::default() };
+    let Some(n) = Num::of(data) else {
+        return Res::default();
+    };
     let mut res = Res::default();
     let value = Some(data.clone());
     if let Some(m) = s.vv.multiple_of {
@@ -113,8 +144,15 @@ pub(crate) fn number_check(s: &Schema, data: &Value, name: &str) -> Res {
         match n {
             Num::Int(i) if int_factor != 0 => {
                 if int_factor < 0 {
-                    let msg = format!("factor MultipleOf declared for {name} must be positive: {int_factor}");
-                    res.add(OErr::v(Code::Other, name, Some(Value::from(int_factor)), msg));
+                    let msg = format!(
+                        "factor MultipleOf declared for {name} must be positive: {int_factor}"
+                    );
+                    res.add(OErr::v(
+                        Code::Other,
+                        name,
+                        Some(Value::from(int_factor)),
+                        msg,
+                    ));
                 } else if i.wrapping_rem(int_factor) != 0 {
                     let msg = format!("{name} in {IN} should be a multiple of {int_factor}");
                     res.add(OErr::v(Code::Other, name, value.clone(), msg));
@@ -123,12 +161,21 @@ pub(crate) fn number_check(s: &Schema, data: &Value, name: &str) -> Res {
             _ => {
                 let f = n.as_f64();
                 if m < 0.0 {
-                    let msg = format!("factor MultipleOf declared for {name} must be positive: {}", go_float_v(m));
-                    res.add(OErr::v(Code::Other, name, serde_json::Number::from_f64(m).map(Value::Number), msg));
+                    let msg = format!(
+                        "factor MultipleOf declared for {name} must be positive: {}",
+                        go_float_v(m)
+                    );
+                    res.add(OErr::v(
+                        Code::Other,
+                        name,
+                        serde_json::Number::from_f64(m).map(Value::Number),
+                        msg,
+                    ));
                 } else {
                     let mult = if m < 1.0 { 1.0 / m * f } else { f / m };
                     if !is_json_integer(mult) {
-                        let msg = format!("{name} in {IN} should be a multiple of {}", go_float_v(m));
+                        let msg =
+                            format!("{name} in {IN} should be a multiple of {}", go_float_v(m));
                         res.add(OErr::v(Code::Other, name, value.clone(), msg));
                     }
                 }
@@ -145,8 +192,17 @@ pub(crate) fn number_check(s: &Schema, data: &Value, name: &str) -> Res {
             Num::Float(f) => ((!excl && f < min) || (excl && f <= min), go_float_v(min)),
         };
         if fails {
-            let op = if excl { "greater than" } else { "greater than or equal to" };
-            res.add(OErr::v(Code::Other, name, value.clone(), format!("{name} in {IN} should be {op} {bound}")));
+            let op = if excl {
+                "greater than"
+            } else {
+                "greater than or equal to"
+            };
+            res.add(OErr::v(
+                Code::Other,
+                name,
+                value.clone(),
+                format!("{name} in {IN} should be {op} {bound}"),
+            ));
         }
     }
     if let Some(max) = s.vv.maximum {
@@ -159,8 +215,17 @@ pub(crate) fn number_check(s: &Schema, data: &Value, name: &str) -> Res {
             Num::Float(f) => ((!excl && f > max) || (excl && f >= max), go_float_v(max)),
         };
         if fails {
-            let op = if excl { "less than" } else { "less than or equal to" };
-            res.add(OErr::v(Code::Other, name, value, format!("{name} in {IN} should be {op} {bound}")));
+            let op = if excl {
+                "less than"
+            } else {
+                "less than or equal to"
+            };
+            res.add(OErr::v(
+                Code::Other,
+                name,
+                value,
+                format!("{name} in {IN} should be {op} {bound}"),
+            ));
         }
     }
     res.inc();
@@ -186,8 +251,17 @@ pub(crate) fn list_bounds(s: &Schema, a: &[Value], name: &str, res: &mut Res) {
         }
         res.add(e);
     }
-    if s.vv.unique_items && a.iter().enumerate().any(|(i, x)| a[..i].iter().any(|y| go_deep_equal(x, y))) {
-        res.add(OErr::v(Code::Other, name, None, format!("{name} in {IN} shouldn't contain duplicates")));
+    if s.vv.unique_items
+        && a.iter()
+            .enumerate()
+            .any(|(i, x)| a[..i].iter().any(|y| go_deep_equal(x, y)))
+    {
+        res.add(OErr::v(
+            Code::Other,
+            name,
+            None,
+            format!("{name} in {IN} shouldn't contain duplicates"),
+        ));
     }
 }
 
@@ -214,7 +288,9 @@ pub(crate) fn object_bounds(s: &Schema, n: usize, name: &str, res: &mut Res) {
 
 /// basicCommonValidator.Validate: the value must equal an enum entry after Go's type conversion.
 pub(crate) fn enum_check(s: &Schema, data: &Value, name: &str) -> Res {
-    let Some(values) = &s.vv.enum_ else { return Res::default() };
+    let Some(values) = &s.vv.enum_ else {
+        return Res::default();
+    };
     if values.is_empty() || values.iter().any(|e| go_enum_match(data, e)) {
         return Res::default();
     }
@@ -238,7 +314,10 @@ fn go_enum_match(data: &Value, e: &Value) -> bool {
         (Some(Num::Float(f)), Some(Num::Int(j)), ..) => go_f64_to_i64(f) == j,
         (Some(Num::Float(f)), Some(Num::Float(g)), ..) => f == g,
         (Some(Num::Int(i)), None, _, Value::String(s)) => {
-            let c = u32::try_from(i).ok().and_then(char::from_u32).unwrap_or('\u{FFFD}');
+            let c = u32::try_from(i)
+                .ok()
+                .and_then(char::from_u32)
+                .unwrap_or('\u{FFFD}');
             *s == c.to_string()
         }
         (_, _, Value::Null, _) | (_, _, _, Value::Null) => false,
@@ -262,7 +341,10 @@ fn go_print(v: &Value) -> String {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
-            let items: Vec<String> = keys.into_iter().map(|k| format!("{k}:{}", go_print(&m[k]))).collect();
+            let items: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{k}:{}", go_print(&m[k])))
+                .collect();
             format!("map[{}]", items.join(" "))
         }
     }
