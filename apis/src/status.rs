@@ -170,10 +170,7 @@ impl FieldError {
     pub fn body(&self) -> String {
         let mut s = self.kind.phrase().to_string();
         // As field.Error.ErrorBody: these kinds never show the value.
-        let hides_value = matches!(
-            self.kind,
-            FieldErrorKind::Required | FieldErrorKind::Forbidden | FieldErrorKind::TooLong | FieldErrorKind::Internal
-        );
+        let hides_value = matches!(self.kind, FieldErrorKind::Required | FieldErrorKind::Forbidden | FieldErrorKind::TooLong | FieldErrorKind::Internal);
         if let (Some(v), false) = (&self.bad_value, hides_value) {
             s.push_str(": ");
             s.push_str(&render_value(v));
@@ -192,13 +189,15 @@ impl std::fmt::Display for FieldError {
     }
 }
 
-/// Renders a bad value the way field.Error does: strings quoted, numbers and booleans bare, others as JSON.
+/// Renders a bad value the way field.Error does: strings Go-quoted, numbers and booleans bare (floats in Go's
+/// `%v` spelling), objects and arrays as JSON.
 fn render_value(v: &serde_json::Value) -> String {
+    use crate::schema::gofmt;
     match v {
-        serde_json::Value::String(s) => format!("{s:?}"),
+        serde_json::Value::String(s) => gofmt::go_quote(s),
         serde_json::Value::Null => "null".into(),
-        serde_json::Value::Object(_) => "\"object\"".into(),
-        serde_json::Value::Array(_) => "\"array\"".into(),
+        serde_json::Value::Number(n) if n.is_f64() => n.as_f64().map(gofmt::go_float_v).unwrap_or_else(|| n.to_string()),
+        serde_json::Value::Object(_) | serde_json::Value::Array(_) => gofmt::go_json(v),
         other => other.to_string(),
     }
 }
@@ -260,10 +259,7 @@ impl Status {
         let gk = qualified(kind, group);
         let mut s = Self::failure(422, "Invalid", format!("{gk} \"{name}\" is invalid: {list}")).with_details(group, kind, name);
         if let Some(d) = s.details.as_mut() {
-            d.causes = errors
-                .iter()
-                .map(|e| StatusCause { reason: e.kind.reason().into(), message: e.body(), field: e.field.clone() })
-                .collect();
+            d.causes = errors.iter().map(|e| StatusCause { reason: e.kind.reason().into(), message: e.body(), field: e.field.clone() }).collect();
         }
         s
     }
@@ -337,6 +333,20 @@ impl Status {
         Self::failure(504, "Timeout", message)
     }
 
+    /// 410 Expired for a watch from resourceVersion `requested` older than the `oldest` one still served.
+    pub fn too_old_resource_version(requested: u64, oldest: u64) -> Self {
+        Self::expired(format!("too old resource version: {requested} ({oldest})"))
+    }
+
+    /// 504 Timeout for a resourceVersion the server has not reached, as k8s.io/apiserver's
+    /// `NewTooLargeResourceVersionError` (with NewTimeoutError's "Timeout: " prefix): clients retry after a second.
+    pub fn too_large_resource_version(requested: u64, current: u64) -> Self {
+        let mut s = Self::timeout(format!("Timeout: Too large resource version: {requested}, current: {current}"));
+        let cause = StatusCause { reason: "ResourceVersionTooLarge".into(), message: "Too large resource version".into(), field: String::new() };
+        s.details = Some(StatusDetails { causes: vec![cause], retry_after_seconds: Some(1), ..Default::default() });
+        s
+    }
+
     /// The object as JSON bytes.
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_else(|_| br#"{"kind":"Status","apiVersion":"v1","status":"Failure","code":500}"#.to_vec())
@@ -352,6 +362,17 @@ pub fn qualified(resource: &str, group: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn resource_version_errors_are_worded_as_kube_apiserver_words_them() {
+        let gone = Status::too_old_resource_version(5, 10);
+        assert_eq!((gone.code, gone.reason.as_str(), gone.message.as_str()), (410, "Expired", "too old resource version: 5 (10)"));
+        let large = Status::too_large_resource_version(99, 12);
+        assert_eq!((large.code, large.reason.as_str()), (504, "Timeout"));
+        assert_eq!(large.message, "Timeout: Too large resource version: 99, current: 12");
+        let details = large.details.unwrap();
+        assert_eq!((details.causes[0].reason.as_str(), details.retry_after_seconds), ("ResourceVersionTooLarge", Some(1)));
+    }
 
     #[test]
     fn invalid_message_matches_apimachinery() {

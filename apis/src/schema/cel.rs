@@ -7,10 +7,9 @@
 
 use serde_json::Value;
 
-use super::gofmt::go_deep_equal;
 use super::node::{Additional, RawRule, Schema};
 use super::path::Path;
-use super::ratchet::map_list_get;
+use super::ratchet::{cel_unchanged, map_list_get};
 use crate::status::{FieldError, FieldErrorKind};
 
 /// The compiled rules of one schema node.
@@ -34,29 +33,16 @@ struct CelRule {
 pub(crate) fn compile(s: &mut Schema, raw: &Value, at: &Path, errs: &mut Vec<String>) {
     let mut below = false;
     if let Some(items) = s.items.as_deref_mut() {
-        compile(
-            items,
-            raw.get("items").unwrap_or(&Value::Null),
-            &at.child("items"),
-            errs,
-        );
+        compile(items, raw.get("items").unwrap_or(&Value::Null), &at.child("items"), errs);
         below |= items.cel_below;
     }
     for (k, p) in s.properties.iter_mut() {
-        let praw = raw
-            .get("properties")
-            .and_then(|x| x.get(k))
-            .unwrap_or(&Value::Null);
+        let praw = raw.get("properties").and_then(|x| x.get(k)).unwrap_or(&Value::Null);
         compile(p, praw, &at.child("properties").key(k), errs);
         below |= p.cel_below;
     }
     if let Some(Additional::Schema(ap)) = s.additional.as_mut() {
-        compile(
-            ap,
-            raw.get("additionalProperties").unwrap_or(&Value::Null),
-            &at.child("additionalProperties"),
-            errs,
-        );
+        compile(ap, raw.get("additionalProperties").unwrap_or(&Value::Null), &at.child("additionalProperties"), errs);
         below |= ap.cel_below;
     }
     if !s.rules.is_empty() {
@@ -70,11 +56,7 @@ pub(crate) fn compile(s: &mut Schema, raw: &Value, at: &Path, errs: &mut Vec<Str
 
 fn compile_node(s: &Schema, raw: &Value, at: &Path) -> Result<CelNode, Vec<String>> {
     let mut copy = raw.clone();
-    let texts: Vec<String> = s
-        .rules
-        .iter()
-        .map(|r| if r.optional_old_self { optional_old_self(&r.rule) } else { r.rule.clone() })
-        .collect();
+    let texts: Vec<String> = s.rules.iter().map(|r| if r.optional_old_self { optional_old_self(&r.rule) } else { r.rule.clone() }).collect();
     if let Some(m) = copy.as_object_mut() {
         m.remove("default");
         if let Some(Value::Array(list)) = m.get_mut("x-kubernetes-validations") {
@@ -84,15 +66,7 @@ fn compile_node(s: &Schema, raw: &Value, at: &Path) -> Result<CelNode, Vec<Strin
                 }
             }
         }
-        for key in [
-            "properties",
-            "items",
-            "additionalProperties",
-            "allOf",
-            "anyOf",
-            "oneOf",
-            "not",
-        ] {
+        for key in ["properties", "items", "additionalProperties", "allOf", "anyOf", "oneOf", "not"] {
             if let Some(x) = m.get_mut(key) {
                 strip_below(x, key == "properties");
             }
@@ -104,34 +78,17 @@ fn compile_node(s: &Schema, raw: &Value, at: &Path) -> Result<CelNode, Vec<Strin
     for (i, ((raw_rule, result), text)) in s.rules.iter().zip(&compiled.validations).zip(texts).enumerate() {
         let r_at = at.child("x-kubernetes-validations").index(i);
         match result {
-            Ok(cr) if raw_rule.optional_old_self && !cr.is_transition_rule => errs.push(format!(
-                "{}: Forbidden: may only be set when rule uses oldSelf",
-                r_at.child("optionalOldSelf")
-            )),
-            Ok(cr) => {
-                let field_path = if raw_rule.field_path.is_empty() {
-                    String::new()
-                } else {
-                    normalize_field_path(&raw_rule.field_path, s).unwrap_or_default()
-                };
-                rules.push(CelRule {
-                    raw: raw_rule.clone(),
-                    compiled_text: text,
-                    field_path,
-                    uses_old_self: cr.is_transition_rule,
-                });
+            Ok(cr) if raw_rule.optional_old_self && !cr.is_transition_rule => {
+                errs.push(format!("{}: Forbidden: may only be set when rule uses oldSelf", r_at.child("optionalOldSelf")))
             }
-            Err(e) => errs.push(format!(
-                "{r_at}: Invalid value: {}: {e}",
-                super::gofmt::go_quote(&raw_rule.rule)
-            )),
+            Ok(cr) => {
+                let field_path = if raw_rule.field_path.is_empty() { String::new() } else { normalize_field_path(&raw_rule.field_path, s).unwrap_or_default() };
+                rules.push(CelRule { raw: raw_rule.clone(), compiled_text: text, field_path, uses_old_self: cr.is_transition_rule });
+            }
+            Err(e) => errs.push(format!("{r_at}: Invalid value: {}: {e}", super::gofmt::go_quote(&raw_rule.rule))),
         }
     }
-    if errs.is_empty() {
-        Ok(CelNode { compiled, rules })
-    } else {
-        Err(errs)
-    }
+    if errs.is_empty() { Ok(CelNode { compiled, rules }) } else { Err(errs) }
 }
 
 /// With `optionalOldSelf`, kube-apiserver binds `oldSelf` to an optional (none on create); kube-cel binds the
@@ -186,15 +143,7 @@ fn strip_below(x: &mut Value, is_map_of_schemas: bool) {
         if let Some(m) = s.as_object_mut() {
             m.remove("x-kubernetes-validations");
             m.remove("default");
-            for key in [
-                "properties",
-                "items",
-                "additionalProperties",
-                "allOf",
-                "anyOf",
-                "oneOf",
-                "not",
-            ] {
+            for key in ["properties", "items", "additionalProperties", "allOf", "anyOf", "oneOf", "not"] {
                 if let Some(y) = m.get_mut(key) {
                     strip_below(y, key == "properties");
                 }
@@ -307,23 +256,25 @@ fn unescape_single_quoted(s: &str) -> Result<String, String> {
             Some('\'') => '\'',
             Some('\\') => '\\',
             other => {
-                return Err(format!(
-                    "invalid string literal: invalid escape char \\{}",
-                    other.unwrap_or(' ')
-                ));
+                return Err(format!("invalid string literal: invalid escape char \\{}", other.unwrap_or(' ')));
             }
         });
     }
     Ok(out)
 }
 
-/// Evaluates every rule under `s` against `value`; `old` is the correlated old value (None on create).
-/// `parent_unchanged` says whether the nearest correlated ancestor is unchanged (errors of non-transition
-/// rules there are only warnings in kube-apiserver, so they are dropped).
+/// Evaluates every rule under `s` against `value`.
+///
+/// `old` is the old value correlated for transition rules (None on create, for new map keys, for items of
+/// lists other than `map` lists, and under `x-kubernetes-map-type: atomic`); `ratchet_old` is the old value
+/// correlated for ratcheting; when there is none, `parent_unchanged` tells whether the nearest correlated
+/// ancestor is unchanged. Errors of non-transition rules in unchanged parts are only warnings in
+/// kube-apiserver, so they are dropped.
 pub(crate) fn validate(
     s: &Schema,
     value: &Value,
     old: Option<&Value>,
+    ratchet_old: Option<&Value>,
     at: &Path,
     parent_unchanged: bool,
     errs: &mut Vec<FieldError>,
@@ -331,29 +282,31 @@ pub(crate) fn validate(
     if value.is_null() || !s.cel_below {
         return;
     }
-    let unchanged = match old {
-        Some(o) => go_deep_equal(value, o),
+    let unchanged = match ratchet_old {
+        Some(o) => cel_unchanged(s, value, o),
         None => parent_unchanged,
     };
     if let Some(node) = &s.cel {
-        node.evaluate(s, value, old, at, unchanged, errs);
+        node.evaluate(s, value, old.filter(|o| !o.is_null()), at, unchanged, errs);
     }
     match value {
         Value::Object(m) => {
             let correlatable = s.map_type.as_deref() != Some("atomic");
             let old_map = old.filter(|_| correlatable).and_then(Value::as_object);
+            let ratchet_map = ratchet_old.and_then(Value::as_object);
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
+            let children = |k: &str| (old_map.and_then(|o| o.get(k)), ratchet_map.and_then(|o| o.get(k)));
             if let Some(ap) = s.additional_schema() {
                 for k in &keys {
-                    let o = old_map.and_then(|o| o.get(k.as_str()));
-                    validate(ap, &m[k.as_str()], o, &at.key(k), unchanged, errs);
+                    let (o, r) = children(k);
+                    validate(ap, &m[k.as_str()], o, r, &at.key(k), unchanged, errs);
                 }
             }
             for k in &keys {
                 if let Some(p) = s.properties.get(k.as_str()) {
-                    let o = old_map.and_then(|o| o.get(k.as_str()));
-                    validate(p, &m[k.as_str()], o, &at.child(k), unchanged, errs);
+                    let (o, r) = children(k);
+                    validate(p, &m[k.as_str()], o, r, &at.child(k), unchanged, errs);
                 }
             }
         }
@@ -362,9 +315,11 @@ pub(crate) fn validate(
                 return;
             };
             let old_list = old.and_then(Value::as_array);
+            let ratchet_list = ratchet_old.and_then(Value::as_array);
             for (i, v) in a.iter().enumerate() {
                 let o = old_list.and_then(|ol| map_list_get(s, ol, v));
-                validate(items, v, o, &at.index(i), unchanged, errs);
+                let r = ratchet_list.and_then(|rl| map_list_get(s, rl, v));
+                validate(items, v, o, r, &at.index(i), unchanged, errs);
             }
         }
         _ => {}
@@ -372,15 +327,7 @@ pub(crate) fn validate(
 }
 
 impl CelNode {
-    fn evaluate(
-        &self,
-        s: &Schema,
-        value: &Value,
-        old: Option<&Value>,
-        at: &Path,
-        unchanged: bool,
-        errs: &mut Vec<FieldError>,
-    ) {
+    fn evaluate(&self, s: &Schema, value: &Value, old: Option<&Value>, at: &Path, unchanged: bool, errs: &mut Vec<FieldError>) {
         let found = match kube_cel::validate_compiled(&self.compiled, value, old) {
             Ok(()) => return,
             Err(e) => e.into_vec(),
@@ -389,7 +336,7 @@ impl CelNode {
         let mut found = found.into_iter().peekable();
         for rule in &self.rules {
             // kube-cel reports at most one error per rule, in rule order.
-            let Some(e) = found.next_if(|e| e.rule == rule.raw.rule) else {
+            let Some(e) = found.next_if(|e| e.rule == rule.compiled_text) else {
                 continue;
             };
             match e.kind {
@@ -397,20 +344,15 @@ impl CelNode {
                     if !rule.uses_old_self && unchanged {
                         continue;
                     }
-                    let path = if rule.field_path.is_empty() {
-                        at.clone()
-                    } else {
-                        at.child(&rule.field_path)
-                    };
+                    let path = if rule.field_path.is_empty() { at.clone() } else { at.child(&rule.field_path) };
                     let detail = rule.detail(&e.message);
+                    // As kube-apiserver 1.33+: the value itself, but never an object or a list.
+                    let shown = (!value.is_object() && !value.is_array()).then(|| value.clone());
                     errs.push(match rule.raw.reason.as_deref() {
                         Some("FieldValueForbidden") => FieldError::forbidden(path.as_str(), detail),
                         Some("FieldValueRequired") => FieldError::required(path.as_str(), detail),
-                        Some("FieldValueDuplicate") => {
-                            FieldError::new(FieldErrorKind::Duplicate, path.as_str(), "")
-                                .with_value(type_value.clone())
-                        }
-                        _ => FieldError::invalid(path.as_str(), type_value.clone(), detail),
+                        Some("FieldValueDuplicate") => FieldError { bad_value: shown, ..FieldError::new(FieldErrorKind::Duplicate, path.as_str(), "") },
+                        _ => FieldError { bad_value: shown, ..FieldError::new(FieldErrorKind::Invalid, path.as_str(), detail) },
                     });
                 }
                 _ => {
@@ -427,6 +369,10 @@ impl CelNode {
                 }
             }
         }
+        // Anything kube-cel reported that matches no rule (it should not happen) still fails the value.
+        for e in found {
+            errs.push(FieldError::invalid(at.as_str(), type_value.clone(), e.message));
+        }
     }
 }
 
@@ -437,17 +383,9 @@ impl CelRule {
         if self.raw.message_expression.is_empty() {
             return self.raw.message_or_default();
         }
-        let kube_cel_fallback = if self.raw.message.is_empty() {
-            format!("failed rule: {}", self.raw.rule)
-        } else {
-            self.raw.message.clone()
-        };
+        let kube_cel_fallback = if self.raw.message.is_empty() { format!("failed rule: {}", self.raw.rule) } else { self.raw.message.clone() };
         let m = kube_cel_message.trim();
-        if kube_cel_message == kube_cel_fallback
-            || m.is_empty()
-            || m.contains('\n')
-            || m.len() > 5 * 1024
-        {
+        if kube_cel_message == kube_cel_fallback || m.is_empty() || m.contains('\n') || m.len() > 5 * 1024 {
             self.raw.message_or_default()
         } else {
             m.to_string()
@@ -458,20 +396,12 @@ impl CelRule {
 impl RawRule {
     /// ruleMessageOrDefault.
     fn message_or_default(&self) -> String {
-        if self.message.is_empty() {
-            format!("failed rule: {}", self.error_string())
-        } else {
-            self.message.trim().to_string()
-        }
+        if self.message.is_empty() { format!("failed rule: {}", self.error_string()) } else { self.message.trim().to_string() }
     }
 
     /// ruleErrorString: the message if any, else the rule.
     fn error_string(&self) -> String {
-        if self.message.is_empty() {
-            self.rule.trim().to_string()
-        } else {
-            self.message.trim().to_string()
-        }
+        if self.message.is_empty() { self.rule.trim().to_string() } else { self.message.trim().to_string() }
     }
 }
 

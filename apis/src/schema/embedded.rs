@@ -42,58 +42,29 @@ fn walk(s: &Schema, x: &Value, at: &Path, errs: &mut Vec<FieldError>) {
 
 fn embedded(m: &Map<String, Value>, at: &Path, errs: &mut Vec<FieldError>) {
     if !m.contains_key("apiVersion") {
-        errs.push(FieldError::required(
-            at.child("apiVersion").as_str(),
-            "must not be empty",
-        ));
+        errs.push(FieldError::required(at.child("apiVersion").as_str(), "must not be empty"));
     }
     if !m.contains_key("kind") {
-        errs.push(FieldError::required(
-            at.child("kind").as_str(),
-            "must not be empty",
-        ));
+        errs.push(FieldError::required(at.child("kind").as_str(), "must not be empty"));
     }
     if let Some(v) = m.get("apiVersion") {
         let p = at.child("apiVersion");
         match v.as_str() {
-            None => errs.push(FieldError::invalid(
-                p.as_str(),
-                v.clone(),
-                "must be a string",
-            )),
-            Some("") => errs.push(FieldError::invalid(
-                p.as_str(),
-                v.clone(),
-                "must not be empty",
-            )),
-            Some(gv) if gv.matches('/').count() > 1 => errs.push(FieldError::invalid(
-                p.as_str(),
-                v.clone(),
-                format!("unexpected GroupVersion string: {gv}"),
-            )),
+            None => errs.push(FieldError::invalid(p.as_str(), v.clone(), "must be a string")),
+            Some("") => errs.push(FieldError::invalid(p.as_str(), v.clone(), "must not be empty")),
+            Some(gv) if gv.matches('/').count() > 1 => errs.push(FieldError::invalid(p.as_str(), v.clone(), format!("unexpected GroupVersion string: {gv}"))),
             Some(_) => {}
         }
     }
     if let Some(v) = m.get("kind") {
         let p = at.child("kind");
         match v.as_str() {
-            None => errs.push(FieldError::invalid(
-                p.as_str(),
-                v.clone(),
-                "must be a string",
-            )),
-            Some("") => errs.push(FieldError::invalid(
-                p.as_str(),
-                v.clone(),
-                "must not be empty",
-            )),
+            None => errs.push(FieldError::invalid(p.as_str(), v.clone(), "must be a string")),
+            Some("") => errs.push(FieldError::invalid(p.as_str(), v.clone(), "must not be empty")),
             Some(kind) => {
                 let problems = crate::names::is_dns1035_label(&kind.to_lowercase());
                 if !problems.is_empty() {
-                    let detail = format!(
-                        "may have mixed case, but should otherwise match: {}",
-                        problems.join(",")
-                    );
+                    let detail = format!("may have mixed case, but should otherwise match: {}", problems.join(","));
                     errs.push(FieldError::invalid(p.as_str(), v.clone(), detail));
                 }
             }
@@ -101,10 +72,7 @@ fn embedded(m: &Map<String, Value>, at: &Path, errs: &mut Vec<FieldError>) {
     }
     if let Some(meta) = m.get("metadata") {
         let p = at.child("metadata");
-        if let Err(e) = serde_json::from_value::<
-            k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-        >(meta.clone())
-        {
+        if let Err(e) = serde_json::from_value::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>(meta.clone()) {
             errs.push(FieldError::invalid(p.as_str(), meta.clone(), e.to_string()));
         } else if let Some(name) = meta.get("name").and_then(Value::as_str) {
             // ValidateObjectMeta with path.ValidatePathSegmentName.
@@ -118,11 +86,7 @@ fn embedded(m: &Map<String, Value>, at: &Path, errs: &mut Vec<FieldError>) {
                 None
             };
             if let Some(detail) = bad {
-                errs.push(FieldError::invalid(
-                    p.child("name").as_str(),
-                    Value::String(name.into()),
-                    detail,
-                ));
+                errs.push(FieldError::invalid(p.child("name").as_str(), Value::String(name.into()), detail));
             }
         }
     }

@@ -9,25 +9,16 @@ fn re(s: &str) -> Regex {
     Regex::new(s).expect("static regex")
 }
 
-static UUID: LazyLock<Regex> =
-    LazyLock::new(|| re(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$"));
-static UUID3: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?3[0-9a-f]{3}-?[0-9a-f]{4}-?[0-9a-f]{12}$")
-});
-static UUID4: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?4[0-9a-f]{3}-?[89ab][0-9a-f]{3}-?[0-9a-f]{12}$")
-});
-static UUID5: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?5[0-9a-f]{3}-?[89ab][0-9a-f]{3}-?[0-9a-f]{12}$")
-});
+static UUID: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$"));
+static UUID3: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?3[0-9a-f]{3}-?[0-9a-f]{4}-?[0-9a-f]{12}$"));
+static UUID4: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?4[0-9a-f]{3}-?[89ab][0-9a-f]{3}-?[0-9a-f]{12}$"));
+static UUID5: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?5[0-9a-f]{3}-?[89ab][0-9a-f]{3}-?[0-9a-f]{12}$"));
 static HOSTNAME: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"^([a-zA-Z0-9\p{S}\p{L}]((-?[a-zA-Z0-9\p{S}\p{L}]{0,62})?)|([a-zA-Z0-9\p{S}\p{L}](([a-zA-Z0-9-\p{S}\p{L}]{0,61}[a-zA-Z0-9\p{S}\p{L}])?)(\.)){1,}([a-zA-Z0-9\p{S}\p{L}])(-?[a-zA-Z0-9\p{S}\p{L}]){1,62})$",
     )
 });
-static BASE64: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$")
-});
+static BASE64: LazyLock<Regex> = LazyLock::new(|| re(r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{4})$"));
 static CREDIT_CARD: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"^(?:4[0-9]{12}(?:[0-9]{3})?|5[1-5][0-9]{14}|6(?:011|5[0-9][0-9])[0-9]{12}|3[47][0-9]{13}|3(?:0[0-5]|[68][0-9])[0-9]{11}|(?:2131|1800|35[0-9]{3})[0-9]{11})$",
@@ -39,15 +30,11 @@ static RGB_COLOR: LazyLock<Regex> = LazyLock::new(|| {
     let n = r"(0|[1-9][0-9]?|1[0-9][0-9]?|2[0-4][0-9]|25[0-5])";
     re(&format!(r"^rgb\(\s*{n}\s*,\s*{n}\s*,\s*{n}\s*\)$"))
 });
-static DATE_TIME_TAIL: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"^([0-9]{2}):([0-9]{2}):([0-9]{2})(([\.,][0-9]+)?)(z|([+-][0-9]{2}:[0-9]{2}))$")
-});
+static DATE_TIME_TAIL: LazyLock<Regex> = LazyLock::new(|| re(r"^([0-9]{2}):([0-9]{2}):([0-9]{2})(([\.,][0-9]+)?)(z|([+-][0-9]{2}:[0-9]{2}))$"));
 static DURATION_PART: LazyLock<Regex> = LazyLock::new(|| re(r"(\d+)\s*([A-Za-zµ]+)"));
 static ISBN10: LazyLock<Regex> = LazyLock::new(|| re(r"^(?:[0-9]{9}X|[0-9]{10})$"));
 static ISBN13: LazyLock<Regex> = LazyLock::new(|| re(r"^(?:[0-9]{13})$"));
-static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
-    re(r#"^(?:[^<>]*<)?[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\[\]:-]+>?$"#)
-});
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| re(r#"^(?:[^<>]*<)?[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\[\]:-]+>?$"#));
 
 /// Whether `s` is valid for a supported format (`format` as written in the schema, `-` allowed).
 pub(crate) fn is_valid(format: &str, s: &str) -> bool {
@@ -85,12 +72,7 @@ fn is_date(s: &str) -> bool {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return false;
     }
-    let num = |r: std::ops::Range<usize>| {
-        s.get(r)
-            .filter(|x| x.bytes().all(|c| c.is_ascii_digit()))?
-            .parse::<u32>()
-            .ok()
-    };
+    let num = |r: std::ops::Range<usize>| s.get(r).filter(|x| x.bytes().all(|c| c.is_ascii_digit()))?.parse::<u32>().ok();
     let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) else {
         return false;
     };
@@ -126,16 +108,8 @@ fn is_duration(s: &str) -> bool {
     if is_go_duration(s) {
         return true;
     }
-    const UNITS: &[&[&str]] = &[
-        &["ns", "nano"],
-        &["us", "µs", "micro"],
-        &["ms", "milli"],
-        &["s", "sec"],
-        &["m", "min"],
-        &["h", "hr", "hour"],
-        &["d", "day"],
-        &["w", "wk", "week"],
-    ];
+    const UNITS: &[&[&str]] =
+        &[&["ns", "nano"], &["us", "µs", "micro"], &["ms", "milli"], &["s", "sec"], &["m", "min"], &["h", "hr", "hour"], &["d", "day"], &["w", "wk", "week"]];
     let mut ok = false;
     for c in DURATION_PART.captures_iter(s) {
         if c[1].parse::<i64>().is_err() {
@@ -156,18 +130,14 @@ fn is_duration(s: &str) -> bool {
 
 /// Go's time.ParseDuration syntax: `[-+]` then one or more `<decimal><unit>`, or a bare `0`.
 fn is_go_duration(s: &str) -> bool {
-    static GO: LazyLock<Regex> =
-        LazyLock::new(|| re(r"^[-+]?(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$"));
+    static GO: LazyLock<Regex> = LazyLock::new(|| re(r"^[-+]?(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$"));
     GO.is_match(s)
 }
 
-/// url.ParseRequestURI: an absolute URI (`scheme:...`) or an absolute path, no fragment, no control bytes.
+/// url.ParseRequestURI: an absolute URI (`scheme:...`) or an absolute path, no control bytes, valid escapes.
 fn is_request_uri(s: &str) -> bool {
     static SCHEME: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z][A-Za-z0-9+.-]*:"));
-    if s.is_empty()
-        || s.chars()
-            .any(|c| (c as u32) < 0x20 || c as u32 == 0x7f || c == ' ')
-    {
+    if s.is_empty() || s.chars().any(|c| (c as u32) < 0x20 || c as u32 == 0x7f || c == ' ') {
         return false;
     }
     let rest = if let Some(m) = SCHEME.find(s) {
@@ -184,7 +154,9 @@ fn is_request_uri(s: &str) -> bool {
             return false;
         }
     }
-    !rest.contains('#') || rest.find('#') > rest.find('?')
+    // Escapes must be complete: `%` and two hex digits.
+    let b = rest.as_bytes();
+    b.iter().enumerate().all(|(i, c)| *c != b'%' || (b.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit)))
 }
 
 /// net.ParseCIDR: an IP address, `/`, and a decimal prefix length within the address size.
@@ -199,9 +171,7 @@ fn is_cidr(s: &str) -> bool {
     } else {
         return false;
     };
-    !bits.is_empty()
-        && bits.bytes().all(|b| b.is_ascii_digit())
-        && bits.parse::<u32>().is_ok_and(|n| n <= max)
+    !bits.is_empty() && bits.bytes().all(|b| b.is_ascii_digit()) && bits.parse::<u32>().is_ok_and(|n| n <= max)
 }
 
 /// net.ParseMAC: 6, 8 or 20 octets as `xx:xx..`, `xx-xx..` or `xxxx.xxxx..`.
@@ -219,10 +189,7 @@ fn is_mac(s: &str) -> bool {
 
 /// govalidator.IsISBN: spaces and dashes removed, then the ISBN-10 or ISBN-13 checksum.
 fn is_isbn(s: &str, version: u32) -> bool {
-    let clean: String = s
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .collect();
+    let clean: String = s.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
     let digit = |c: u8| (c - b'0') as u32;
     let b = clean.as_bytes();
     match version {
@@ -235,11 +202,7 @@ fn is_isbn(s: &str, version: u32) -> bool {
             sum % 11 == 0
         }
         13 if ISBN13.is_match(&clean) => {
-            let sum: u32 = b[..12]
-                .iter()
-                .enumerate()
-                .map(|(i, c)| if i % 2 == 0 { digit(*c) } else { 3 * digit(*c) })
-                .sum();
+            let sum: u32 = b[..12].iter().enumerate().map(|(i, c)| if i % 2 == 0 { digit(*c) } else { 3 * digit(*c) }).sum();
             (10 - sum % 10) % 10 == digit(b[12])
         }
         _ => false,
@@ -293,9 +256,7 @@ pub(crate) fn go_regex_to_rust(p: &str) -> String {
                 match (class, in_class) {
                     (Some((inside, _)), true) if !inside.is_empty() => out.push_str(inside),
                     (Some((_, outside)), false) => out.push_str(outside),
-                    _ if (n == 'b' || n == 'B') && !in_class => {
-                        out.push_str(if n == 'b' { "(?-u:\\b)" } else { "(?-u:\\B)" })
-                    }
+                    _ if (n == 'b' || n == 'B') && !in_class => out.push_str(if n == 'b' { "(?-u:\\b)" } else { "(?-u:\\B)" }),
                     _ => {
                         out.push('\\');
                         out.push(n);
@@ -340,34 +301,14 @@ mod tests {
     #[test]
     fn formats_accept_and_refuse() {
         let rows: &[(&str, &str, bool, &str)] = &[
-            (
-                "uuid",
-                "123e4567-e89b-12d3-a456-426614174000",
-                true,
-                "canonical uuid",
-            ),
+            ("uuid", "123e4567-e89b-12d3-a456-426614174000", true, "canonical uuid"),
             ("uuid", "not-a-uuid", false, "garbage"),
-            (
-                "uuid4",
-                "123e4567-e89b-42d3-a456-426614174000",
-                true,
-                "version 4",
-            ),
+            ("uuid4", "123e4567-e89b-42d3-a456-426614174000", true, "version 4"),
             ("date", "2024-02-29", true, "leap day"),
             ("date", "2023-02-29", false, "no leap day in 2023"),
             ("date-time", "2024-01-02T03:04:05Z", true, "UTC date-time"),
-            (
-                "date-time",
-                "2024-01-02T03:04:05.123+02:00",
-                true,
-                "offset and fraction",
-            ),
-            (
-                "date-time",
-                "2024-01-02 03:04:05",
-                false,
-                "space instead of T",
-            ),
+            ("date-time", "2024-01-02T03:04:05.123+02:00", true, "offset and fraction"),
+            ("date-time", "2024-01-02 03:04:05", false, "space instead of T"),
             ("byte", "aGVsbG8=", true, "padded base64"),
             ("byte", "aGVsbG8", false, "unpadded base64"),
             ("ipv4", "10.0.0.1", true, "ipv4"),
@@ -383,6 +324,7 @@ mod tests {
             ("duration", "soon", false, "no number"),
             ("uri", "https://example.com/x", true, "absolute URI"),
             ("uri", "example.com", false, "relative reference"),
+            ("uri", "/path?q=%zz", false, "broken escape"),
             ("email", "a@b.c", true, "email"),
             ("isbn10", "0321751043", true, "isbn10"),
             ("isbn13", "978-0321751041", true, "isbn13"),
@@ -400,12 +342,7 @@ mod tests {
     fn go_classes_stay_ascii() {
         let rows: &[(&str, &str, bool, &str)] = &[
             (r"^\d+$", "123", true, "ascii digits"),
-            (
-                r"^\d+$",
-                "١٢٣",
-                false,
-                "Arabic-Indic digits are not \\d in Go",
-            ),
+            (r"^\d+$", "١٢٣", false, "Arabic-Indic digits are not \\d in Go"),
             (r"^[\w-]+$", "a_b-c", true, "\\w inside a class"),
             (r"^\s$", "\u{a0}", false, "no-break space is not \\s in Go"),
             (r"^[^\d]+$", "abc", true, "negated class with \\d"),

@@ -44,11 +44,7 @@ impl Num {
 /// Go's float64 to int64 conversion (truncation; out-of-range values become i64::MIN as on amd64).
 pub(crate) fn go_f64_to_i64(f: f64) -> i64 {
     const TWO_TO_63: f64 = 9_223_372_036_854_775_808.0;
-    if f.is_nan() || !(-TWO_TO_63..TWO_TO_63).contains(&f) {
-        i64::MIN
-    } else {
-        f.trunc() as i64
-    }
+    if f.is_nan() || !(-TWO_TO_63..TWO_TO_63).contains(&f) { i64::MIN } else { f.trunc() as i64 }
 }
 
 /// The shortest decimal digits and the decimal point position of `f` (digits `d1d2...` mean `0.d1d2... * 10^dp`).
@@ -59,11 +55,7 @@ fn shortest_digits(f: f64) -> (String, i32) {
     let exp: i32 = exp.parse().unwrap_or(0);
     let digits: String = mant.chars().filter(|c| *c != '.').collect();
     let digits = digits.trim_end_matches('0').to_string();
-    let digits = if digits.is_empty() {
-        "0".to_string()
-    } else {
-        digits
-    };
+    let digits = if digits.is_empty() { "0".to_string() } else { digits };
     (digits, exp + 1)
 }
 
@@ -79,29 +71,17 @@ pub(crate) fn go_float_v(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
+        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
+        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
     }
     let neg = if f < 0.0 { "-" } else { "" };
     let (digits, dp) = shortest_digits(f);
     let exp = dp - 1;
     if !(-4..6).contains(&exp) {
         let (first, rest) = digits.split_at(1);
-        let frac = if rest.is_empty() {
-            String::new()
-        } else {
-            format!(".{rest}")
-        };
+        let frac = if rest.is_empty() { String::new() } else { format!(".{rest}") };
         return format!("{neg}{first}{frac}{}", exp_suffix(exp, 2));
     }
     format!("{neg}{}", place_point(&digits, dp))
@@ -121,11 +101,7 @@ fn place_point(digits: &str, dp: i32) -> String {
 /// How encoding/json writes a float64: like `%v` but with the exponent form only below 1e-6 or from 1e21.
 fn go_json_float(f: f64) -> String {
     if f == 0.0 {
-        return if f.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
+        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
     }
     let abs = f.abs();
     let neg = if f < 0.0 { "-" } else { "" };
@@ -133,15 +109,8 @@ fn go_json_float(f: f64) -> String {
     if !(1e-6..1e21).contains(&abs) {
         let exp = dp - 1;
         let (first, rest) = digits.split_at(1);
-        let frac = if rest.is_empty() {
-            String::new()
-        } else {
-            format!(".{rest}")
-        };
-        return format!(
-            "{neg}{first}{frac}{}",
-            exp_suffix(exp, 2).replace("e-0", "e-").replace("e+0", "e+")
-        );
+        let frac = if rest.is_empty() { String::new() } else { format!(".{rest}") };
+        return format!("{neg}{first}{frac}{}", exp_suffix(exp, 2).replace("e-0", "e-").replace("e+0", "e+"));
     }
     format!("{neg}{}", place_point(&digits, dp))
 }
@@ -161,9 +130,7 @@ pub(crate) fn go_quote(s: &str) -> String {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
             c if is_go_unprintable(c) => {
                 if (c as u32) < 0x10000 {
                     out.push_str(&format!("\\u{:04x}", c as u32));
@@ -241,9 +208,7 @@ fn write_go_json_string(s: &str, out: &mut String) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
-            }
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => out.push_str(&format!("\\u{:04x}", c as u32)),
             c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
@@ -255,14 +220,8 @@ fn write_go_json_string(s: &str, out: &mut String) {
 pub(crate) fn go_deep_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(_), Value::Number(_)) => Num::of(a) == Num::of(b),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| go_deep_equal(p, q))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, p)| y.get(k).is_some_and(|q| go_deep_equal(p, q)))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| go_deep_equal(p, q)),
+        (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, p)| y.get(k).is_some_and(|q| go_deep_equal(p, q))),
         _ => a == b,
     }
 }
@@ -292,16 +251,8 @@ mod tests {
             (10.0, "10", "integral float prints bare"),
             (10.5, "10.5", "fraction kept"),
             (100000.0, "100000", "exponent 5 stays plain"),
-            (
-                1e6,
-                "1e+06",
-                "exponent 6 switches to the e form with two exponent digits",
-            ),
-            (
-                1234567.5,
-                "1.2345675e+06",
-                "all shortest digits kept in the e form",
-            ),
+            (1e6, "1e+06", "exponent 6 switches to the e form with two exponent digits"),
+            (1234567.5, "1.2345675e+06", "all shortest digits kept in the e form"),
             (0.0001, "0.0001", "exponent -4 stays plain"),
             (0.00001, "1e-05", "exponent -5 uses e-05"),
             (-2.5, "-2.5", "negative"),
@@ -316,10 +267,7 @@ mod tests {
     fn quote_and_json_follow_go() {
         assert_eq!(go_quote("a\"b\n"), "\"a\\\"b\\n\"");
         assert_eq!(go_quote("ключ"), "\"ключ\"");
-        assert_eq!(
-            go_json(&json!({"b": 1, "a": [1.5, "<"]})),
-            r#"{"a":[1.5,"\u003c"],"b":1}"#
-        );
+        assert_eq!(go_json(&json!({"b": 1, "a": [1.5, "<"]})), r#"{"a":[1.5,"\u003c"],"b":1}"#);
         assert_eq!(go_json(&json!(1e-7)), "1e-7");
         assert!(go_deep_equal(&json!({"a": 1}), &json!({"a": 1})));
         assert!(!go_deep_equal(&json!(1), &json!(1.0)));

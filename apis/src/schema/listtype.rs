@@ -89,16 +89,8 @@ fn second_appearances(keys: &[String]) -> Vec<usize> {
 }
 
 fn map_list(s: &Schema, a: &[Value], at: &Path, errs: &mut Vec<FieldError>) {
-    if let Some((i, x)) = a
-        .iter()
-        .enumerate()
-        .find(|(_, x)| !x.is_null() && !x.is_object())
-    {
-        errs.push(FieldError::invalid(
-            at.index(i).as_str(),
-            x.clone(),
-            "must be an object for an array of list-type map",
-        ));
+    if let Some((i, x)) = a.iter().enumerate().find(|(_, x)| !x.is_null() && !x.is_object()) {
+        errs.push(FieldError::invalid(at.index(i).as_str(), x.clone(), "must be an object for an array of list-type map"));
         return;
     }
     if a.len() <= 1 {
@@ -106,14 +98,8 @@ fn map_list(s: &Schema, a: &[Value], at: &Path, errs: &mut Vec<FieldError>) {
     }
     if let [key_field] = s.list_map_keys.as_slice() {
         // One key: a missing key is its own value, distinct from null.
-        let keys: Vec<Option<&Value>> = a
-            .iter()
-            .map(|x| x.as_object().and_then(|m| m.get(key_field)))
-            .collect();
-        let tagged: Vec<String> = keys
-            .iter()
-            .map(|k| k.map(set_key).unwrap_or_else(|| "unspecified".into()))
-            .collect();
+        let keys: Vec<Option<&Value>> = a.iter().map(|x| x.as_object().and_then(|m| m.get(key_field))).collect();
+        let tagged: Vec<String> = keys.iter().map(|k| k.map(set_key).unwrap_or_else(|| "unspecified".into())).collect();
         for i in second_appearances(&tagged) {
             let mut shown = Map::new();
             if let Some(k) = keys[i] {

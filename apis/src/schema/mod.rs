@@ -18,7 +18,7 @@ mod cel;
 mod defaulting;
 mod embedded;
 mod formats;
-mod gofmt;
+pub(crate) mod gofmt;
 mod kubeopenapi;
 mod listtype;
 mod node;
@@ -56,6 +56,8 @@ pub enum SchemaError {
 #[derive(Debug)]
 pub struct StructuralSchema {
     root: Schema,
+    /// The JSON the schema was built from, for publishing.
+    source: Value,
 }
 
 /// The detail kube-apiserver gives when schema errors keep CEL rules from running.
@@ -80,7 +82,7 @@ impl StructuralSchema {
             return Err(SchemaError::Rules(errs));
         }
         defaulting::clean_defaults(&mut root);
-        Ok(Self { root })
+        Ok(Self { root, source: spec_schema.clone() })
     }
 
     /// The fallback schema: `{type: object, x-kubernetes-preserve-unknown-fields: true}`; nothing is pruned,
@@ -88,6 +90,12 @@ impl StructuralSchema {
     pub fn preserve_unknown() -> Self {
         let v = json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
         Self::new(&v).expect("the preserve-unknown-fields schema is structural")
+    }
+
+    /// The JSON (apiextensions v1 JSONSchemaProps) the schema was built from: what the OpenAPI documents
+    /// publish as the kind's `spec`, through [`crate::openapi::kinds::publishable_spec`].
+    pub fn source(&self) -> &Value {
+        &self.source
     }
 
     /// Whether the schema carries `x-kubernetes-validations` rules.
@@ -106,10 +114,7 @@ impl StructuralSchema {
     /// one `unknown field "<path>"` per removed field, with paths under `path_prefix` (`spec`), sorted.
     pub fn prune(&self, value: &mut Value, path_prefix: &str) -> Vec<String> {
         let paths = pruning::prune(value, &self.root, path_prefix);
-        paths
-            .iter()
-            .map(|p| format!("unknown field {}", gofmt::go_quote(p)))
-            .collect()
+        paths.iter().map(|p| format!("unknown field {}", gofmt::go_quote(p))).collect()
     }
 
     /// Validates a pruned and defaulted `spec` value as kube-apiserver validates a custom resource.
@@ -119,12 +124,7 @@ impl StructuralSchema {
     /// Errors come in kube-apiserver's order: OpenAPI schema, embedded resources, list uniqueness, then CEL
     /// rules, which are skipped (with one error saying so) when the value has type, required, enum or size
     /// errors.
-    pub fn validate(
-        &self,
-        value: &Value,
-        old: Option<&Value>,
-        path_prefix: &str,
-    ) -> Vec<FieldError> {
+    pub fn validate(&self, value: &Value, old: Option<&Value>, path_prefix: &str) -> Vec<FieldError> {
         let at = Path::new(path_prefix);
         let mut errs = kubeopenapi::validate(&self.root, value, old, path_prefix);
         errs.extend(embedded::validate(&self.root, value, &at));
@@ -136,7 +136,7 @@ impl StructuralSchema {
             if errs.iter().any(|e| is_blocking(e.kind)) {
                 errs.push(FieldError::invalid("<nil>", Value::Null, RULES_NOT_CHECKED));
             } else {
-                cel::validate(&self.root, value, old, &at, false, &mut errs);
+                cel::validate(&self.root, value, old, old, &at, false, &mut errs);
             }
         }
         errs
@@ -145,12 +145,5 @@ impl StructuralSchema {
 
 /// The error kinds after which kube-apiserver does not evaluate CEL rules.
 fn is_blocking(kind: FieldErrorKind) -> bool {
-    matches!(
-        kind,
-        FieldErrorKind::NotSupported
-            | FieldErrorKind::Required
-            | FieldErrorKind::TooLong
-            | FieldErrorKind::TooMany
-            | FieldErrorKind::TypeInvalid
-    )
+    matches!(kind, FieldErrorKind::NotSupported | FieldErrorKind::Required | FieldErrorKind::TooLong | FieldErrorKind::TooMany | FieldErrorKind::TypeInvalid)
 }

@@ -144,11 +144,7 @@ impl Schema {
     /// Parses a JSONSchemaProps object; problems are appended to `errs` and parsing goes on.
     pub(crate) fn parse(v: &Value, at: &Path, errs: &mut Vec<String>) -> Schema {
         let Some(m) = v.as_object() else {
-            errs.push(format!(
-                "{}: must be an object, not {}",
-                at.or_root(),
-                kind_name(v)
-            ));
+            errs.push(format!("{}: must be an object, not {}", at.or_root(), kind_name(v)));
             return Schema::default();
         };
         let mut p = Parser { m, at, errs };
@@ -168,18 +164,12 @@ impl Schema {
         match m.get("x-kubernetes-preserve-unknown-fields") {
             None | Some(Value::Null) => {}
             Some(Value::Bool(true)) => s.preserve_unknown = true,
-            Some(Value::Bool(false)) => p.err(
-                "x-kubernetes-preserve-unknown-fields",
-                "must be true or undefined",
-            ),
+            Some(Value::Bool(false)) => p.err("x-kubernetes-preserve-unknown-fields", "must be true or undefined"),
             Some(_) => p.err("x-kubernetes-preserve-unknown-fields", "must be a boolean"),
         }
         for (key, name) in UNSUPPORTED {
             if m.get(*key).is_some_and(|x| !is_empty(x)) {
-                p.errs.push(format!(
-                    "{}: OpenAPIV3Schema '{name}' is not supported",
-                    at.or_root()
-                ));
+                p.errs.push(format!("{}: OpenAPIV3Schema '{name}' is not supported", at.or_root()));
             }
         }
         s.vv = p.value_validation();
@@ -207,10 +197,7 @@ impl Schema {
         }
         match m.get("items") {
             None | Some(Value::Null) => {}
-            Some(Value::Array(_)) => p.err(
-                "items",
-                "OpenAPIV3Schema 'items' must be a schema, but is an array",
-            ),
+            Some(Value::Array(_)) => p.err("items", "OpenAPIV3Schema 'items' must be a schema, but is an array"),
             Some(x) => s.items = Some(Box::new(Schema::parse(x, &at.child("items"), p.errs))),
         }
         s
@@ -302,10 +289,7 @@ impl Parser<'_> {
     fn strings(&mut self, key: &str) -> Vec<String> {
         match self.m.get(key) {
             None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
-                .iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect(),
+            Some(Value::Array(a)) if a.iter().all(Value::is_string) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
             Some(_) => {
                 self.err(key, "must be a list of strings");
                 Vec::new()
@@ -318,10 +302,7 @@ impl Parser<'_> {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(a)) => {
                 let base = self.at.child(key);
-                a.iter()
-                    .enumerate()
-                    .map(|(i, x)| Schema::parse(x, &base.index(i), self.errs))
-                    .collect()
+                a.iter().enumerate().map(|(i, x)| Schema::parse(x, &base.index(i), self.errs)).collect()
             }
             Some(_) => {
                 self.err(key, "must be a list of schemas");
@@ -331,26 +312,19 @@ impl Parser<'_> {
     }
 
     fn value_validation(&mut self) -> ValueValidation {
-        let format = self
-            .string("format")
-            .filter(|f| SUPPORTED_FORMATS.contains(&f.replace('-', "").as_str()));
-        let pattern = self
-            .string("pattern")
-            .filter(|p| !p.is_empty())
-            .and_then(|source| {
-                match regex::Regex::new(&super::formats::go_regex_to_rust(&source)) {
-                    Ok(re) => Some(Pattern { source, re }),
-                    Err(e) => {
-                        let msg = format!(
-                            "Invalid value: {}: must be a valid regular expression, but isn't: {}",
-                            super::gofmt::go_quote(&source),
-                            e.to_string().lines().last().unwrap_or("invalid")
-                        );
-                        self.err("pattern", &msg);
-                        None
-                    }
-                }
-            });
+        let format = self.string("format").filter(|f| SUPPORTED_FORMATS.contains(&f.replace('-', "").as_str()));
+        let pattern = self.string("pattern").filter(|p| !p.is_empty()).and_then(|source| match regex::Regex::new(&super::formats::go_regex_to_rust(&source)) {
+            Ok(re) => Some(Pattern { source, re }),
+            Err(e) => {
+                let msg = format!(
+                    "Invalid value: {}: must be a valid regular expression, but isn't: {}",
+                    super::gofmt::go_quote(&source),
+                    e.to_string().lines().last().unwrap_or("invalid")
+                );
+                self.err("pattern", &msg);
+                None
+            }
+        });
         let enum_ = match self.m.get("enum") {
             None | Some(Value::Null) => None,
             Some(Value::Array(a)) => Some(a.clone()),
@@ -404,11 +378,7 @@ impl Parser<'_> {
                 self.errs.push(format!("{at}: must be an object"));
                 continue;
             };
-            let mut p = Parser {
-                m: o,
-                at: &at,
-                errs: self.errs,
-            };
+            let mut p = Parser { m: o, at: &at, errs: self.errs };
             let rule = RawRule {
                 rule: p.string("rule").unwrap_or_default(),
                 message: p.string("message").unwrap_or_default(),

@@ -60,10 +60,7 @@ pub fn to_openapi_v2(schema: &Value) -> Value {
 
 fn v2_node(v: &mut Value) {
     let Value::Object(m) = v else { return };
-    let int_or_string = m
-        .get("anyOf")
-        .and_then(Value::as_array)
-        .is_some_and(|a| is_int_or_string(a));
+    let int_or_string = m.get("anyOf").and_then(Value::as_array).is_some_and(|a| is_int_or_string(a));
     m.remove("anyOf");
     m.remove("oneOf");
     if int_or_string {
@@ -112,16 +109,8 @@ mod tests {
     #[test]
     fn sanitize_rows() {
         let rows = [
-            (
-                json!(null),
-                json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
-                "null schema",
-            ),
-            (
-                json!({}),
-                json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
-                "empty schema",
-            ),
+            (json!(null), json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}), "null schema"),
+            (json!({}), json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}), "empty schema"),
             (
                 json!({"type": "object", "properties": {"a": {"type": "string"}}}),
                 json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true, "properties": {"a": {"type": "string"}}}),

@@ -14,11 +14,7 @@ impl Path {
 
     /// `parent.name`, or `name` at the root.
     pub(crate) fn child(&self, name: &str) -> Path {
-        if self.0.is_empty() {
-            Path(name.to_string())
-        } else {
-            Path(format!("{}.{name}", self.0))
-        }
+        if self.0.is_empty() { Path(name.to_string()) } else { Path(format!("{}.{name}", self.0)) }
     }
 
     /// `parent[key]`: a map key.

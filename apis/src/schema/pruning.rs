@@ -10,11 +10,7 @@ const META_FIELDS: [&str; 3] = ["apiVersion", "kind", "metadata"];
 /// Removes from `x` what `s` does not specify; returns the removed paths (`spec.foo`, `spec.items[0].bar`),
 /// sorted, then the unknown ObjectMeta fields of embedded resources.
 pub(crate) fn prune(x: &mut Value, s: &Schema, prefix: &str) -> Vec<String> {
-    let mut t = Tracker {
-        parent: prefix.to_string(),
-        unknown: Vec::new(),
-        track: true,
-    };
+    let mut t = Tracker { parent: prefix.to_string(), unknown: Vec::new(), track: true };
     prune_node(x, Some(s), &mut t);
     t.unknown.sort();
     prune_nulls(x, Some(s));
@@ -26,11 +22,7 @@ pub(crate) fn prune(x: &mut Value, s: &Schema, prefix: &str) -> Vec<String> {
 
 /// Prunes without recording anything (used on defaults at build time).
 pub(crate) fn prune_value(x: &mut Value, s: &Schema) {
-    let mut t = Tracker {
-        parent: String::new(),
-        unknown: Vec::new(),
-        track: false,
-    };
+    let mut t = Tracker { parent: String::new(), unknown: Vec::new(), track: false };
     prune_node(x, Some(s), &mut t);
     prune_nulls(x, Some(s));
 }
@@ -167,9 +159,7 @@ fn prune_nulls(x: &mut Value, s: Option<&Schema>) {
     match x {
         Value::Object(m) => {
             let field = |k: &str| s.and_then(|s| s.field_schema(k));
-            m.retain(|k, v| {
-                !(v.is_null() && field(k).is_some_and(|f| !f.nullable && f.default.is_none()))
-            });
+            m.retain(|k, v| !(v.is_null() && field(k).is_some_and(|f| !f.nullable && f.default.is_none())));
             for (k, v) in m.iter_mut() {
                 prune_nulls(v, field(k));
             }
@@ -232,11 +222,7 @@ fn coerce_metadata(obj: &mut Map<String, Value>, at: &str, unknown: &mut Vec<Str
     let Some(Value::Object(meta)) = obj.get_mut("metadata") else {
         return;
     };
-    let mut keys: Vec<String> = meta
-        .keys()
-        .filter(|k| !OBJECT_META_FIELDS.contains(&k.as_str()))
-        .cloned()
-        .collect();
+    let mut keys: Vec<String> = meta.keys().filter(|k| !OBJECT_META_FIELDS.contains(&k.as_str())).cloned().collect();
     keys.sort();
     for k in keys {
         meta.remove(&k);
@@ -245,9 +231,5 @@ fn coerce_metadata(obj: &mut Map<String, Value>, at: &str, unknown: &mut Vec<Str
 }
 
 fn join(at: &str, k: &str) -> String {
-    if at.is_empty() {
-        k.to_string()
-    } else {
-        format!("{at}.{k}")
-    }
+    if at.is_empty() { k.to_string() } else { format!("{at}.{k}") }
 }

@@ -10,12 +10,7 @@ use super::gofmt::go_deep_equal;
 use super::node::{Additional, Schema};
 
 /// The old item that corresponds to `new[i]` of a list with schema `s`, for schema-validation ratcheting.
-pub(crate) fn correlate_index<'a>(
-    s: &Schema,
-    new: &[Value],
-    old: Option<&'a Value>,
-    i: usize,
-) -> Option<&'a Value> {
+pub(crate) fn correlate_index<'a>(s: &Schema, new: &[Value], old: Option<&'a Value>, i: usize) -> Option<&'a Value> {
     let old = old?.as_array()?;
     let item = new.get(i)?;
     match s.list_type.as_deref() {
@@ -31,25 +26,14 @@ pub(crate) fn map_list_get<'a>(s: &Schema, old: &'a [Value], item: &Value) -> Op
         return None;
     }
     let key = map_key(s, item)?;
-    old.iter().rev().find(|o| {
-        map_key(s, o).is_some_and(|k| k.iter().zip(&key).all(|(a, b)| go_deep_equal(a, b)))
-    })
+    old.iter().rev().find(|o| map_key(s, o).is_some_and(|k| k.iter().zip(&key).all(|(a, b)| go_deep_equal(a, b))))
 }
 
 /// The key values of a map-list item: each key field, or the key property's default when absent.
 fn map_key(s: &Schema, item: &Value) -> Option<Vec<Value>> {
     let m = item.as_object()?;
     let items = s.items.as_deref();
-    s.list_map_keys
-        .iter()
-        .map(|k| {
-            m.get(k).cloned().or_else(|| {
-                items
-                    .and_then(|i| i.properties.get(k))
-                    .and_then(|p| p.default.clone())
-            })
-        })
-        .collect()
+    s.list_map_keys.iter().map(|k| m.get(k).cloned().or_else(|| items.and_then(|i| i.properties.get(k)).and_then(|p| p.default.clone()))).collect()
 }
 
 /// CachedDeepEqual of kube-apiserver's ratcheting validator: a node equals its old value when it is deeply
@@ -67,9 +51,7 @@ pub(crate) fn unchanged(s: &Schema, new: &Value, old: &Value) -> bool {
             let Some(items) = s.items.as_deref() else {
                 return o.is_empty();
             };
-            (0..n.len()).all(|i| {
-                correlate_index(s, n, Some(old), i).is_some_and(|ov| unchanged(items, &n[i], ov))
-            })
+            (0..n.len()).all(|i| correlate_index(s, n, Some(old), i).is_some_and(|ov| unchanged(items, &n[i], ov)))
         }
         (Value::Object(n), Value::Object(o)) => {
             if n.len() != o.len() {
@@ -90,10 +72,34 @@ pub(crate) fn unchanged(s: &Schema, new: &Value, old: &Value) -> bool {
                 }
             })
         }
-        (Value::Array(_), _)
-        | (_, Value::Array(_))
-        | (Value::Object(_), _)
-        | (_, Value::Object(_)) => false,
+        (Value::Array(_), _) | (_, Value::Array(_)) | (Value::Object(_), _) | (_, Value::Object(_)) => false,
+        _ => go_deep_equal(new, old),
+    }
+}
+
+/// CachedDeepEqual of the correlation kube-apiserver uses to ratchet CEL rule errors: like [`unchanged`],
+/// but a list that is not a `map` list compares as a whole.
+pub(crate) fn cel_unchanged(s: &Schema, new: &Value, old: &Value) -> bool {
+    match (new, old) {
+        (Value::Null, Value::Null) => true,
+        (Value::Null, _) | (_, Value::Null) => false,
+        (Value::Array(n), Value::Array(o)) => {
+            if n.len() != o.len() {
+                return false;
+            }
+            let Some(items) = s.items.as_deref().filter(|_| s.list_type.as_deref() == Some("map")) else {
+                return go_deep_equal(new, old);
+            };
+            n.iter().all(|x| map_list_get(s, o, x).is_some_and(|ov| cel_unchanged(items, x, ov)))
+        }
+        (Value::Object(n), Value::Object(o)) => {
+            n.len() == o.len()
+                && n.iter().all(|(k, nv)| match (s.field_schema(k), o.get(k)) {
+                    (Some(c), Some(ov)) => cel_unchanged(c, nv, ov),
+                    _ => false,
+                })
+        }
+        (Value::Array(_), _) | (_, Value::Array(_)) | (Value::Object(_), _) | (_, Value::Object(_)) => false,
         _ => go_deep_equal(new, old),
     }
 }
@@ -123,43 +129,13 @@ mod tests {
             }
         }));
         let rows = [
-            (
-                json!({"m": [{"k": "a", "v": 1}]}),
-                json!({"m": [{"k": "a", "v": 1}]}),
-                true,
-                "same map list",
-            ),
-            (
-                json!({"m": [{"k": "a"}, {"k": "b"}]}),
-                json!({"m": [{"k": "b"}, {"k": "a"}]}),
-                true,
-                "map list reordered",
-            ),
-            (
-                json!({"m": [{"k": "a", "v": 2}]}),
-                json!({"m": [{"k": "a", "v": 1}]}),
-                false,
-                "map list item changed",
-            ),
+            (json!({"m": [{"k": "a", "v": 1}]}), json!({"m": [{"k": "a", "v": 1}]}), true, "same map list"),
+            (json!({"m": [{"k": "a"}, {"k": "b"}]}), json!({"m": [{"k": "b"}, {"k": "a"}]}), true, "map list reordered"),
+            (json!({"m": [{"k": "a", "v": 2}]}), json!({"m": [{"k": "a", "v": 1}]}), false, "map list item changed"),
             (json!({"s": []}), json!({"s": []}), true, "empty set"),
-            (
-                json!({"s": ["x"]}),
-                json!({"s": ["x"]}),
-                false,
-                "set items never correlate",
-            ),
-            (
-                json!({"free": {"a": 1}}),
-                json!({"free": {"a": 1}}),
-                false,
-                "unknown fields are never visited",
-            ),
-            (
-                json!({"free": {}}),
-                json!({"free": {}}),
-                true,
-                "empty preserved object",
-            ),
+            (json!({"s": ["x"]}), json!({"s": ["x"]}), false, "set items never correlate"),
+            (json!({"free": {"a": 1}}), json!({"free": {"a": 1}}), false, "unknown fields are never visited"),
+            (json!({"free": {}}), json!({"free": {}}), true, "empty preserved object"),
             (json!({"m": []}), json!({}), false, "new field"),
         ];
         for (new, old, want, why) in rows {

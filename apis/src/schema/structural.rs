@@ -31,10 +31,7 @@ fn forbidden(errs: &mut Vec<String>, at: &Path, detail: &str) {
 }
 
 fn invalid(errs: &mut Vec<String>, at: &Path, value: &str, detail: &str) {
-    errs.push(format!(
-        "{at}: Invalid value: {}: {detail}",
-        super::gofmt::go_quote(value)
-    ));
+    errs.push(format!("{at}: Invalid value: {}: {detail}", super::gofmt::go_quote(value)));
 }
 
 fn invariants(s: &Schema, lvl: Level, at: &Path, errs: &mut Vec<String>) {
@@ -51,38 +48,20 @@ fn invariants(s: &Schema, lvl: Level, at: &Path, errs: &mut Vec<String>) {
         invariants(ap, Level::Field, &at.child("additionalProperties"), errs);
     }
     if s.int_or_string && s.preserve_unknown {
-        errs.push(format!(
-            "{}: Invalid value: true: must be false if x-kubernetes-int-or-string is true",
-            at.child("x-kubernetes-preserve-unknown-fields")
-        ));
+        errs.push(format!("{}: Invalid value: true: must be false if x-kubernetes-int-or-string is true", at.child("x-kubernetes-preserve-unknown-fields")));
     }
     if s.int_or_string && s.embedded_resource {
-        errs.push(format!(
-            "{}: Invalid value: true: must be false if x-kubernetes-int-or-string is true",
-            at.child("x-kubernetes-embedded-resource")
-        ));
+        errs.push(format!("{}: Invalid value: true: must be false if x-kubernetes-int-or-string is true", at.child("x-kubernetes-embedded-resource")));
     }
     let skip_any_of = is_int_or_string_any_of(&s.vv.any_of);
-    let skip_first_all_of_any_of =
-        s.vv.all_of
-            .first()
-            .is_some_and(|a| is_int_or_string_any_of(&a.vv.any_of));
+    let skip_first_all_of_any_of = s.vv.all_of.first().is_some_and(|a| is_int_or_string_any_of(&a.vv.any_of));
     value_validation(s, skip_any_of, skip_first_all_of_any_of, at, errs);
 
     if s.embedded_resource && s.type_ != "object" {
         if s.type_.is_empty() {
-            required(
-                errs,
-                &at.child("type"),
-                "must be object if x-kubernetes-embedded-resource is true",
-            );
+            required(errs, &at.child("type"), "must be object if x-kubernetes-embedded-resource is true");
         } else {
-            invalid(
-                errs,
-                &at.child("type"),
-                &s.type_,
-                "must be object if x-kubernetes-embedded-resource is true",
-            );
+            invalid(errs, &at.child("type"), &s.type_, "must be object if x-kubernetes-embedded-resource is true");
         }
     } else if s.type_.is_empty() && !s.int_or_string && !s.preserve_unknown {
         let detail = match lvl {
@@ -92,38 +71,20 @@ fn invariants(s: &Schema, lvl: Level, at: &Path, errs: &mut Vec<String>) {
         required(errs, &at.child("type"), detail);
     }
     if s.embedded_resource && s.additional.is_some() {
-        forbidden(
-            errs,
-            &at.child("additionalProperties"),
-            "must not be used if x-kubernetes-embedded-resource is set",
-        );
+        forbidden(errs, &at.child("additionalProperties"), "must not be used if x-kubernetes-embedded-resource is set");
     }
     if s.embedded_resource {
         for meta in ["kind", "apiVersion"] {
             if let Some(p) = s.properties.get(meta).filter(|p| p.type_ != "string") {
-                invalid(
-                    errs,
-                    &at.child("properties").key(meta).child("type"),
-                    &p.type_,
-                    "must be string",
-                );
+                invalid(errs, &at.child("properties").key(meta).child("type"), &p.type_, "must be string");
             }
         }
         if let Some(m) = s.properties.get("metadata").filter(|m| m.type_ != "object") {
-            invalid(
-                errs,
-                &at.child("properties").key("metadata").child("type"),
-                &m.type_,
-                "must be object",
-            );
+            invalid(errs, &at.child("properties").key("metadata").child("type"), &m.type_, "must be object");
         }
     }
     if s.embedded_resource && !s.preserve_unknown && s.properties.is_empty() {
-        required(
-            errs,
-            &at.child("properties"),
-            "must not be empty if x-kubernetes-embedded-resource is true without x-kubernetes-preserve-unknown-fields",
-        );
+        required(errs, &at.child("properties"), "must not be empty if x-kubernetes-embedded-resource is true without x-kubernetes-preserve-unknown-fields");
     }
 }
 
@@ -165,25 +126,14 @@ fn is_empty_vv(s: &Schema) -> bool {
         && v.not.is_none()
 }
 
-fn value_validation(
-    s: &Schema,
-    skip_any_of: bool,
-    skip_first_all_of_any_of: bool,
-    at: &Path,
-    errs: &mut Vec<String>,
-) {
+fn value_validation(s: &Schema, skip_any_of: bool, skip_first_all_of_any_of: bool, at: &Path, errs: &mut Vec<String>) {
     if !skip_any_of {
         for (i, x) in s.vv.any_of.iter().enumerate() {
             nested(x, false, &at.child("anyOf").index(i), errs);
         }
     }
     for (i, x) in s.vv.all_of.iter().enumerate() {
-        nested(
-            x,
-            skip_first_all_of_any_of && i == 0,
-            &at.child("allOf").index(i),
-            errs,
-        );
+        nested(x, skip_first_all_of_any_of && i == 0, &at.child("allOf").index(i), errs);
     }
     for (i, x) in s.vv.one_of.iter().enumerate() {
         nested(x, false, &at.child("oneOf").index(i), errs);
@@ -205,72 +155,28 @@ fn nested(s: &Schema, skip_any_of: bool, at: &Path, errs: &mut Vec<String>) {
         forbidden(errs, &at.child("type"), "must be empty to be structural");
     }
     if s.additional.is_some() {
-        forbidden(
-            errs,
-            &at.child("additionalProperties"),
-            "must be undefined to be structural",
-        );
+        forbidden(errs, &at.child("additionalProperties"), "must be undefined to be structural");
     }
     if s.default.is_some() {
-        forbidden(
-            errs,
-            &at.child("default"),
-            "must be undefined to be structural",
-        );
+        forbidden(errs, &at.child("default"), "must be undefined to be structural");
     }
     if s.has_title {
         forbidden(errs, &at.child("title"), "must be empty to be structural");
     }
     if s.has_description {
-        forbidden(
-            errs,
-            &at.child("description"),
-            "must be empty to be structural",
-        );
+        forbidden(errs, &at.child("description"), "must be empty to be structural");
     }
     if s.nullable {
-        forbidden(
-            errs,
-            &at.child("nullable"),
-            "must be false to be structural",
-        );
+        forbidden(errs, &at.child("nullable"), "must be false to be structural");
     }
     let flags = [
-        (
-            s.preserve_unknown,
-            "x-kubernetes-preserve-unknown-fields",
-            "must be false to be structural",
-        ),
-        (
-            s.embedded_resource,
-            "x-kubernetes-embedded-resource",
-            "must be false to be structural",
-        ),
-        (
-            s.int_or_string,
-            "x-kubernetes-int-or-string",
-            "must be false to be structural",
-        ),
-        (
-            !s.list_map_keys.is_empty(),
-            "x-kubernetes-list-map-keys",
-            "must be empty to be structural",
-        ),
-        (
-            s.list_type.is_some(),
-            "x-kubernetes-list-type",
-            "must be undefined to be structural",
-        ),
-        (
-            s.map_type.is_some(),
-            "x-kubernetes-map-type",
-            "must be undefined to be structural",
-        ),
-        (
-            !s.rules.is_empty(),
-            "x-kubernetes-validations",
-            "must be empty to be structural",
-        ),
+        (s.preserve_unknown, "x-kubernetes-preserve-unknown-fields", "must be false to be structural"),
+        (s.embedded_resource, "x-kubernetes-embedded-resource", "must be false to be structural"),
+        (s.int_or_string, "x-kubernetes-int-or-string", "must be false to be structural"),
+        (!s.list_map_keys.is_empty(), "x-kubernetes-list-map-keys", "must be empty to be structural"),
+        (s.list_type.is_some(), "x-kubernetes-list-type", "must be undefined to be structural"),
+        (s.map_type.is_some(), "x-kubernetes-map-type", "must be undefined to be structural"),
+        (!s.rules.is_empty(), "x-kubernetes-validations", "must be empty to be structural"),
     ];
     for (set, key, detail) in flags {
         if set {
@@ -278,11 +184,7 @@ fn nested(s: &Schema, skip_any_of: bool, at: &Path, errs: &mut Vec<String>) {
         }
     }
     if s.properties.contains_key("metadata") {
-        forbidden(
-            errs,
-            &at.child("properties").key("metadata"),
-            "must not be specified in a nested context",
-        );
+        forbidden(errs, &at.child("properties").key("metadata"), "must not be specified in a nested context");
     }
 }
 
@@ -300,68 +202,32 @@ fn completeness(s: &Schema, at: &Path, errs: &mut Vec<String>) {
     vv_completeness(s, Some(s), at, at, errs);
 }
 
-fn vv_completeness(
-    v: &Schema,
-    s: Option<&Schema>,
-    s_at: &Path,
-    v_at: &Path,
-    errs: &mut Vec<String>,
-) {
-    let branches =
-        v.vv.all_of
-            .iter()
-            .enumerate()
-            .map(|(i, x)| (x, v_at.child("allOf").index(i)));
+fn vv_completeness(v: &Schema, s: Option<&Schema>, s_at: &Path, v_at: &Path, errs: &mut Vec<String>) {
+    let branches = v.vv.all_of.iter().enumerate().map(|(i, x)| (x, v_at.child("allOf").index(i)));
     let branches = branches
-        .chain(
-            v.vv.any_of
-                .iter()
-                .enumerate()
-                .map(|(i, x)| (x, v_at.child("anyOf").index(i))),
-        )
-        .chain(
-            v.vv.one_of
-                .iter()
-                .enumerate()
-                .map(|(i, x)| (x, v_at.child("oneOf").index(i))),
-        )
+        .chain(v.vv.any_of.iter().enumerate().map(|(i, x)| (x, v_at.child("anyOf").index(i))))
+        .chain(v.vv.one_of.iter().enumerate().map(|(i, x)| (x, v_at.child("oneOf").index(i))))
         .chain(v.vv.not.iter().map(|x| (x.as_ref(), v_at.child("not"))));
     for (x, x_at) in branches {
         nested_completeness(x, s, s_at, &x_at, errs);
     }
 }
 
-fn nested_completeness(
-    v: &Schema,
-    s: Option<&Schema>,
-    s_at: &Path,
-    v_at: &Path,
-    errs: &mut Vec<String>,
-) {
+fn nested_completeness(v: &Schema, s: Option<&Schema>, s_at: &Path, v_at: &Path, errs: &mut Vec<String>) {
     let Some(s) = s else {
         required(errs, s_at, &format!("because it is defined in {v_at}"));
         return;
     };
     vv_completeness(v, Some(s), s_at, v_at, errs);
     if let Some(items) = &v.items {
-        nested_completeness(
-            items,
-            s.items.as_deref(),
-            &s_at.child("items"),
-            &v_at.child("items"),
-            errs,
-        );
+        nested_completeness(items, s.items.as_deref(), &s_at.child("items"), &v_at.child("items"), errs);
     }
     for (k, x) in &v.properties {
         let s_child_at = s_at.child("properties").key(k);
         let v_child_at = v_at.child("properties").key(k);
         match s.properties.get(k) {
             Some(sf) => nested_completeness(x, Some(sf), &s_child_at, &v_child_at, errs),
-            None => required(
-                errs,
-                &s_child_at,
-                &format!("because it is defined in {v_child_at}"),
-            ),
+            None => required(errs, &s_child_at, &format!("because it is defined in {v_child_at}")),
         }
     }
 }
@@ -384,41 +250,23 @@ fn extra(s: &Schema, at: &Path, errs: &mut Vec<String>) {
                 super::gofmt::go_quote(lt)
             ));
         } else if s.type_ != "array" {
-            invalid(
-                errs,
-                &at.child("x-kubernetes-list-type"),
-                lt,
-                "must only be used on arrays",
-            );
+            invalid(errs, &at.child("x-kubernetes-list-type"), lt, "must only be used on arrays");
         }
         if lt == "map" {
             if s.list_map_keys.is_empty() {
-                required(
-                    errs,
-                    &at.child("x-kubernetes-list-map-keys"),
-                    "must not be empty if x-kubernetes-list-type is map",
-                );
+                required(errs, &at.child("x-kubernetes-list-map-keys"), "must not be empty if x-kubernetes-list-type is map");
             }
             if let Some(items) = &s.items {
                 for k in &s.list_map_keys {
                     if !items.properties.contains_key(k) {
-                        invalid(
-                            errs,
-                            &at.child("x-kubernetes-list-map-keys"),
-                            k,
-                            "entries must all be names of item properties",
-                        );
+                        invalid(errs, &at.child("x-kubernetes-list-map-keys"), k, "entries must all be names of item properties");
                     }
                 }
             }
         }
     }
     if !s.list_map_keys.is_empty() && s.list_type.as_deref() != Some("map") {
-        forbidden(
-            errs,
-            &at.child("x-kubernetes-list-map-keys"),
-            "must only be used if x-kubernetes-list-type is `map`",
-        );
+        forbidden(errs, &at.child("x-kubernetes-list-map-keys"), "must only be used if x-kubernetes-list-type is `map`");
     }
     if let Some(mt) = &s.map_type
         && !matches!(mt.as_str(), "atomic" | "granular")
@@ -435,13 +283,7 @@ fn extra(s: &Schema, at: &Path, errs: &mut Vec<String>) {
             required(errs, &r_at.child("rule"), "rule is not specified");
         }
         if let Some(reason) = &r.reason
-            && !matches!(
-                reason.as_str(),
-                "FieldValueInvalid"
-                    | "FieldValueForbidden"
-                    | "FieldValueRequired"
-                    | "FieldValueDuplicate"
-            )
+            && !matches!(reason.as_str(), "FieldValueInvalid" | "FieldValueForbidden" | "FieldValueRequired" | "FieldValueDuplicate")
         {
             errs.push(format!(
                 "{}: Unsupported value: {}: supported values: \"FieldValueDuplicate\", \"FieldValueForbidden\", \"FieldValueInvalid\", \"FieldValueRequired\"",

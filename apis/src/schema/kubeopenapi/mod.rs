@@ -20,12 +20,7 @@ use super::ratchet::{correlate_index, unchanged};
 use crate::status::FieldError;
 
 /// Validates `value` (at `name`, e.g. `spec`) against `s`; `old` is the old value on update, for ratcheting.
-pub(crate) fn validate(
-    s: &Schema,
-    value: &Value,
-    old: Option<&Value>,
-    name: &str,
-) -> Vec<FieldError> {
+pub(crate) fn validate(s: &Schema, value: &Value, old: Option<&Value>, name: &str) -> Vec<FieldError> {
     let res = validate_node(s, value, name, old);
     result::to_field_errors(res.errors)
 }
@@ -100,10 +95,7 @@ fn logical(s: &Schema, data: &Value, name: &str, old: Option<&Value>) -> Res {
             }
         }
         if first_success.is_none() {
-            main.add(OErr::Composite(format!(
-                "{} must validate at least one schema (anyOf)",
-                go_quote(name)
-            )));
+            main.add(OErr::Composite(format!("{} must validate at least one schema (anyOf)", go_quote(name))));
         }
         if let Some(b) = best {
             main.merge(b);
@@ -130,15 +122,8 @@ fn logical(s: &Schema, data: &Value, name: &str, old: Option<&Value>) -> Res {
             }
         }
         if validated != 1 {
-            let extra = if validated == 0 {
-                "Found none valid".to_string()
-            } else {
-                format!("Found {validated} valid alternatives")
-            };
-            main.add(OErr::Composite(format!(
-                "{} must validate one and only one schema (oneOf). {extra}",
-                go_quote(name)
-            )));
+            let extra = if validated == 0 { "Found none valid".to_string() } else { format!("Found {validated} valid alternatives") };
+            main.add(OErr::Composite(format!("{} must validate one and only one schema (oneOf). {extra}", go_quote(name))));
             if let Some(b) = best {
                 main.merge(b);
             }
@@ -156,24 +141,14 @@ fn logical(s: &Schema, data: &Value, name: &str, old: Option<&Value>) -> Res {
             main.merge(r);
         }
         if validated != s.vv.all_of.len() {
-            let extra = if validated == 0 {
-                ". None validated"
-            } else {
-                ""
-            };
-            main.add(OErr::Composite(format!(
-                "{} must validate all the schemas (allOf){extra}",
-                go_quote(name)
-            )));
+            let extra = if validated == 0 { ". None validated" } else { "" };
+            main.add(OErr::Composite(format!("{} must validate all the schemas (allOf){extra}", go_quote(name))));
         }
     }
     if let Some(not) = &s.vv.not
         && validate_plain(not, data, name, old).is_valid()
     {
-        main.add(OErr::Composite(format!(
-            "{} must not validate the schema (not)",
-            go_quote(name)
-        )));
+        main.add(OErr::Composite(format!("{} must not validate the schema (not)", go_quote(name))));
     }
     main.inc();
     main
@@ -207,42 +182,22 @@ fn object(s: &Schema, data: &Value, name: &str, old: Option<&Value>) -> Res {
     keys.sort();
     match &s.additional {
         Some(Additional::Bool(false)) => {
-            for k in keys
-                .iter()
-                .filter(|k| !s.properties.contains_key(k.as_str()))
-            {
+            for k in keys.iter().filter(|k| !s.properties.contains_key(k.as_str())) {
                 let msg = format!("{name}.{k} in body is a forbidden property");
-                res.add(OErr::v(
-                    result::Code::Other,
-                    name,
-                    Some(Value::String(k.to_string())),
-                    msg,
-                ));
+                res.add(OErr::v(result::Code::Other, name, Some(Value::String(k.to_string())), msg));
             }
         }
         Some(Additional::Schema(ap)) => {
-            for k in keys
-                .iter()
-                .filter(|k| !s.properties.contains_key(k.as_str()))
-            {
+            for k in keys.iter().filter(|k| !s.properties.contains_key(k.as_str())) {
                 let child_old = old_map.and_then(|o| o.get(k.as_str()));
-                res.merge(validate_node(
-                    ap,
-                    &m[k.as_str()],
-                    &format!("{name}.{k}"),
-                    child_old,
-                ));
+                res.merge(validate_node(ap, &m[k.as_str()], &format!("{name}.{k}"), child_old));
             }
         }
         _ => {}
     }
     for (p, ps) in &s.properties {
         if let Some(v) = m.get(p) {
-            let child_name = if name.is_empty() {
-                p.clone()
-            } else {
-                format!("{name}.{p}")
-            };
+            let child_name = if name.is_empty() { p.clone() } else { format!("{name}.{p}") };
             let child_old = old_map.and_then(|o| o.get(p));
             res.merge(validate_node(ps, v, &child_name, child_old));
         }

@@ -41,14 +41,7 @@ pub(crate) enum OErr {
 impl OErr {
     /// A validation error with a value.
     pub(crate) fn v(code: Code, name: &str, value: Option<Value>, message: String) -> OErr {
-        OErr::Validation {
-            code,
-            name: name.to_string(),
-            value,
-            valid: None,
-            values: Vec::new(),
-            message,
-        }
+        OErr::Validation { code, name: name.to_string(), value, valid: None, values: Vec::new(), message }
     }
 
     fn message(&self) -> &str {
@@ -69,10 +62,7 @@ pub(crate) struct Res {
 impl Res {
     /// A result holding one error and no match.
     pub(crate) fn err(e: OErr) -> Res {
-        Res {
-            errors: vec![e],
-            match_count: 0,
-        }
+        Res { errors: vec![e], match_count: 0 }
     }
 
     /// Adds an error unless one with the same message is already there.
@@ -107,23 +97,11 @@ pub(crate) fn to_field_errors(errors: Vec<OErr>) -> Vec<FieldError> {
 }
 
 fn to_field_error(e: OErr) -> FieldError {
-    let OErr::Validation {
-        code,
-        name,
-        value,
-        valid,
-        values,
-        message,
-    } = e
-    else {
+    let OErr::Validation { code, name, value, valid, values, message } = e else {
         // Not an errors.Validation: field.Invalid(nil, "", err.Error()); a nil path prints as <nil>.
         return FieldError::invalid("<nil>", Value::String(String::new()), e.message());
     };
-    let path = if name.is_empty() || name == "." {
-        "<nil>".to_string()
-    } else {
-        name.trim_start_matches('.').to_string()
-    };
+    let path = if name.is_empty() || name == "." { "<nil>".to_string() } else { name.trim_start_matches('.').to_string() };
     let value_or_empty = value.clone().unwrap_or(Value::String(String::new()));
     match code {
         Code::Required => FieldError::required(path, ""),
@@ -135,13 +113,8 @@ fn to_field_error(e: OErr) -> FieldError {
                     other => super::super::gofmt::go_quote(&super::super::gofmt::go_json(other)),
                 })
                 .collect();
-            let detail = if quoted.is_empty() {
-                String::new()
-            } else {
-                format!("supported values: {}", quoted.join(", "))
-            };
-            FieldError::new(FieldErrorKind::NotSupported, path, detail)
-                .with_value(value.unwrap_or(Value::Null))
+            let detail = if quoted.is_empty() { String::new() } else { format!("supported values: {}", quoted.join(", ")) };
+            FieldError::new(FieldErrorKind::NotSupported, path, detail).with_value(value.unwrap_or(Value::Null))
         }
         Code::TooLong => {
             let max = valid.unwrap_or(-1);
@@ -165,9 +138,7 @@ fn to_field_error(e: OErr) -> FieldError {
             }
             fe
         }
-        Code::InvalidType => {
-            FieldError::new(FieldErrorKind::TypeInvalid, path, message).with_value(value_or_empty)
-        }
+        Code::InvalidType => FieldError::new(FieldErrorKind::TypeInvalid, path, message).with_value(value_or_empty),
         Code::Other => FieldError::invalid(path, value_or_empty, message),
     }
 }

@@ -7,16 +7,8 @@ use crate::schema::{SchemaError, StructuralSchema};
 #[test]
 fn refused_schemas() {
     let rows = [
-        (
-            json!("object"),
-            "openAPISchema: must be an object, not string",
-            "not an object",
-        ),
-        (
-            json!({"type": 1}),
-            "openAPISchema.type: must be a string",
-            "type is not a string",
-        ),
+        (json!("object"), "openAPISchema: must be an object, not string", "not an object"),
+        (json!({"type": 1}), "openAPISchema.type: must be a string", "type is not a string"),
         (
             json!({"type": "object", "properties": {"a": {"$ref": "#/x", "type": "string"}}}),
             "openAPISchema.properties[a]: OpenAPIV3Schema '$ref' is not supported",
@@ -72,11 +64,7 @@ fn refused_schemas() {
             "reason: Unsupported value: \"Nope\"",
             "an unknown reason",
         ),
-        (
-            json!({"type": "object", "properties": {"a": {"type": "int"}}}),
-            "properties[a].type: Unsupported value: \"int\"",
-            "an unknown type name",
-        ),
+        (json!({"type": "object", "properties": {"a": {"type": "int"}}}), "properties[a].type: Unsupported value: \"int\"", "an unknown type name"),
         (
             json!({"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "map"}),
             "x-kubernetes-list-map-keys: Required value",
@@ -86,10 +74,7 @@ fn refused_schemas() {
     for (schema, want, why) in rows {
         let err = StructuralSchema::new(&schema).expect_err(why);
         let text = err.to_string();
-        assert!(
-            text.contains(want),
-            "{why}: {text:?} should contain {want:?}"
-        );
+        assert!(text.contains(want), "{why}: {text:?} should contain {want:?}");
     }
 }
 
@@ -97,16 +82,9 @@ fn refused_schemas() {
 fn error_kinds() {
     let parse = StructuralSchema::new(&json!({"type": 1})).expect_err("parse");
     assert!(matches!(parse, SchemaError::Parse(_)), "{parse:?}");
-    let structural = StructuralSchema::new(&json!({"type": "object", "properties": {"a": {}}}))
-        .expect_err("structural");
-    assert!(
-        matches!(structural, SchemaError::NotStructural(_)),
-        "{structural:?}"
-    );
-    let rules = StructuralSchema::new(
-        &json!({"type": "object", "x-kubernetes-validations": [{"rule": "(("}]}),
-    )
-    .expect_err("rules");
+    let structural = StructuralSchema::new(&json!({"type": "object", "properties": {"a": {}}})).expect_err("structural");
+    assert!(matches!(structural, SchemaError::NotStructural(_)), "{structural:?}");
+    let rules = StructuralSchema::new(&json!({"type": "object", "x-kubernetes-validations": [{"rule": "(("}]})).expect_err("rules");
     assert!(matches!(rules, SchemaError::Rules(_)), "{rules:?}");
 }
 
@@ -114,22 +92,13 @@ fn error_kinds() {
 fn accepted_shapes() {
     let rows = [
         (json!({"type": "object"}), "a bare object"),
-        (
-            json!({"type": "object", "x-cozystack-options": {"source": "x"}, "title": "Chart Values"}),
-            "unknown extensions are ignored",
-        ),
+        (json!({"type": "object", "x-cozystack-options": {"source": "x"}, "title": "Chart Values"}), "unknown extensions are ignored"),
         (
             json!({"type": "object", "properties": {"q": {"anyOf": [{"type": "integer"}, {"type": "string"}], "x-kubernetes-int-or-string": true}}}),
             "int-or-string",
         ),
-        (
-            json!({"type": "object", "properties": {"q": {"x-kubernetes-preserve-unknown-fields": true}}}),
-            "untyped preserve-unknown-fields",
-        ),
-        (
-            json!({"type": "object", "properties": {"q": {"type": "string", "default": null}}}),
-            "a null default is no default",
-        ),
+        (json!({"type": "object", "properties": {"q": {"x-kubernetes-preserve-unknown-fields": true}}}), "untyped preserve-unknown-fields"),
+        (json!({"type": "object", "properties": {"q": {"type": "string", "default": null}}}), "a null default is no default"),
     ];
     for (schema, why) in rows {
         assert!(StructuralSchema::new(&schema).is_ok(), "{why}");

@@ -5,10 +5,7 @@ use serde_json::{Value, json};
 use crate::definition::ApplicationDefinition;
 use crate::schema::StructuralSchema;
 
-const DIR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/application-definitions"
-);
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/application-definitions");
 
 /// Every fixture as (file name, kind, spec schema).
 pub(super) fn fixtures() -> Vec<(String, String, Value)> {
@@ -23,15 +20,8 @@ pub(super) fn fixtures() -> Vec<(String, String, Value)> {
         .map(|p| {
             let text = std::fs::read_to_string(&p).expect("fixture readable");
             let def: ApplicationDefinition = serde_norway::from_str(&text).expect("fixture parses");
-            let schema = def
-                .spec_schema()
-                .expect("schema is JSON")
-                .expect("schema present");
-            let file = p
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
+            let schema = def.spec_schema().expect("schema is JSON").expect("schema present");
+            let file = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
             (file, def.spec.application.kind.clone(), schema)
         })
         .collect()
@@ -39,10 +29,7 @@ pub(super) fn fixtures() -> Vec<(String, String, Value)> {
 
 /// The built schema of the fixture for `kind`.
 pub(super) fn schema_of(kind: &str) -> StructuralSchema {
-    let (_, _, raw) = fixtures()
-        .into_iter()
-        .find(|(_, k, _)| k == kind)
-        .expect("fixture kind");
+    let (_, _, raw) = fixtures().into_iter().find(|(_, k, _)| k == kind).expect("fixture kind");
     StructuralSchema::new(&raw).expect("fixture schema builds")
 }
 
@@ -54,9 +41,7 @@ pub(super) fn defaulted_empty(s: &StructuralSchema) -> Value {
 }
 
 fn has_defaults(v: &Value) -> bool {
-    v.get("properties")
-        .and_then(Value::as_object)
-        .is_some_and(|props| props.values().any(|p| p.get("default").is_some()))
+    v.get("properties").and_then(Value::as_object).is_some_and(|props| props.values().any(|p| p.get("default").is_some()))
 }
 
 #[test]
@@ -67,35 +52,19 @@ fn all_fixtures_build_default_and_validate_clean() {
         let s = StructuralSchema::new(&raw).unwrap_or_else(|e| panic!("{file}: {e}"));
         let spec = defaulted_empty(&s);
         if has_defaults(&raw) {
-            assert_ne!(
-                spec,
-                json!({}),
-                "{file}: defaults of an empty spec are non-trivial"
-            );
+            assert_ne!(spec, json!({}), "{file}: defaults of an empty spec are non-trivial");
         }
         let mut again = spec.clone();
         s.apply_defaults(&mut again);
         assert_eq!(again, spec, "{file}: defaulting is idempotent");
         let errs = s.validate(&spec, None, "spec");
-        assert!(
-            errs.is_empty(),
-            "{file} ({kind}): a defaulted empty spec validates clean, got {errs:?}"
-        );
+        assert!(errs.is_empty(), "{file} ({kind}): a defaulted empty spec validates clean, got {errs:?}");
         let mut pruned = spec.clone();
         let removed = s.prune(&mut pruned, "spec");
-        assert!(
-            removed.is_empty(),
-            "{file}: pruning a defaulted spec removes nothing, got {removed:?}"
-        );
-        assert_eq!(
-            pruned, spec,
-            "{file}: pruning leaves a known-good spec unchanged"
-        );
+        assert!(removed.is_empty(), "{file}: pruning a defaulted spec removes nothing, got {removed:?}");
+        assert_eq!(pruned, spec, "{file}: pruning leaves a known-good spec unchanged");
         let errs = s.validate(&spec, Some(&spec), "spec");
-        assert!(
-            errs.is_empty(),
-            "{file}: an unchanged update validates clean, got {errs:?}"
-        );
+        assert!(errs.is_empty(), "{file}: an unchanged update validates clean, got {errs:?}");
     }
 }
 
@@ -103,16 +72,8 @@ fn all_fixtures_build_default_and_validate_clean() {
 fn kubernetes_node_groups_are_a_map_with_item_defaults() {
     let s = schema_of("Kubernetes");
     let rows = [
-        (
-            json!({}),
-            json!({}),
-            "the nodeGroups default {} creates no group",
-        ),
-        (
-            json!({"nodeGroups": {}}),
-            json!({}),
-            "an explicit empty map stays empty",
-        ),
+        (json!({}), json!({}), "the nodeGroups default {} creates no group"),
+        (json!({"nodeGroups": {}}), json!({}), "an explicit empty map stays empty"),
         (
             json!({"nodeGroups": {"md0": {}}}),
             json!({"md0": {"diskSize": "20Gi", "instanceType": "u1.medium", "logSerialConsole": false, "maxReplicas": 10, "minReplicas": 0}}),
@@ -138,22 +99,10 @@ fn postgres_storage_class_is_immutable() {
     changed["storageClass"] = json!("replicated");
     let errs = s.validate(&changed, Some(&old), "spec");
     assert_eq!(errs.len(), 1, "{errs:?}");
-    assert_eq!(
-        errs[0].to_string(),
-        "spec.storageClass: Invalid value: \"string\": storageClass is immutable"
-    );
-    assert!(
-        s.validate(&old, Some(&old), "spec").is_empty(),
-        "keeping storageClass is allowed"
-    );
-    assert!(
-        s.validate(&changed, None, "spec").is_empty(),
-        "on create the transition rule does not run"
-    );
+    assert_eq!(errs[0].to_string(), "spec.storageClass: Invalid value: \"replicated\": storageClass is immutable");
+    assert!(s.validate(&old, Some(&old), "spec").is_empty(), "keeping storageClass is allowed");
+    assert!(s.validate(&changed, None, "spec").is_empty(), "on create the transition rule does not run");
     let mut other_change = old.clone();
     other_change["replicas"] = json!(5);
-    assert!(
-        s.validate(&other_change, Some(&old), "spec").is_empty(),
-        "changing another field is allowed"
-    );
+    assert!(s.validate(&other_change, Some(&old), "spec").is_empty(), "changing another field is allowed");
 }

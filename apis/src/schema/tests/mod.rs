@@ -24,13 +24,7 @@ fn build(v: Value) -> StructuralSchema {
 /// `field: body` as k8s.io/apimachinery's field.Error.Error() prints it.
 fn kube_text(e: &FieldError) -> String {
     let mut s = e.kind.phrase().to_string();
-    let hides = matches!(
-        e.kind,
-        FieldErrorKind::Required
-            | FieldErrorKind::Forbidden
-            | FieldErrorKind::TooLong
-            | FieldErrorKind::Internal
-    );
+    let hides = matches!(e.kind, FieldErrorKind::Required | FieldErrorKind::Forbidden | FieldErrorKind::TooLong | FieldErrorKind::Internal);
     if let (Some(v), false) = (&e.bad_value, hides) {
         s.push_str(": ");
         s.push_str(&match v {
@@ -50,4 +44,3 @@ fn kube_text(e: &FieldError) -> String {
 fn texts(errs: &[FieldError]) -> Vec<String> {
     errs.iter().map(kube_text).collect()
 }
-mod scratch;

@@ -28,43 +28,21 @@ fn schema() -> crate::schema::StructuralSchema {
 fn prune_rows() {
     let s = schema();
     let rows: Vec<(Value, Value, Vec<&str>, &str)> = vec![
-        (
-            json!({"name": "a"}),
-            json!({"name": "a"}),
-            vec![],
-            "known fields stay",
-        ),
-        (
-            json!({"name": "a", "foo": 1}),
-            json!({"name": "a"}),
-            vec![r#"unknown field "spec.foo""#],
-            "unknown top-level field",
-        ),
+        (json!({"name": "a"}), json!({"name": "a"}), vec![], "known fields stay"),
+        (json!({"name": "a", "foo": 1}), json!({"name": "a"}), vec![r#"unknown field "spec.foo""#], "unknown top-level field"),
         (
             json!({"zeta": 1, "alpha": {"b": 1}, "resources": {"cpu": "1", "gpu": 2}}),
             json!({"resources": {"cpu": "1"}}),
-            vec![
-                r#"unknown field "spec.alpha""#,
-                r#"unknown field "spec.resources.gpu""#,
-                r#"unknown field "spec.zeta""#,
-            ],
+            vec![r#"unknown field "spec.alpha""#, r#"unknown field "spec.resources.gpu""#, r#"unknown field "spec.zeta""#],
             "nested unknown fields, sorted by path",
         ),
         (
             json!({"items": [{"k": "a", "z": 1}, {"y": 2}]}),
             json!({"items": [{"k": "a"}, {}]}),
-            vec![
-                r#"unknown field "spec.items[0].z""#,
-                r#"unknown field "spec.items[1].y""#,
-            ],
+            vec![r#"unknown field "spec.items[0].z""#, r#"unknown field "spec.items[1].y""#],
             "list items",
         ),
-        (
-            json!({"labels": {"a.b": "x"}}),
-            json!({"labels": {"a.b": "x"}}),
-            vec![],
-            "map keys are data",
-        ),
+        (json!({"labels": {"a.b": "x"}}), json!({"labels": {"a.b": "x"}}), vec![], "map keys are data"),
         (
             json!({"values": {"free": {"deep": 1}, "known": {"a": 1, "b": 2}}}),
             json!({"values": {"free": {"deep": 1}, "known": {"a": 1}}}),
@@ -77,12 +55,7 @@ fn prune_rows() {
             vec![r#"unknown field "spec.loose.b.c""#],
             "additionalProperties: true keeps keys but has no schema for their content",
         ),
-        (
-            json!({"name": null, "size": null, "note": null}),
-            json!({"size": null, "note": null}),
-            vec![],
-            "nulls: dropped unless nullable or defaulted",
-        ),
+        (json!({"name": null, "size": null, "note": null}), json!({"size": null, "note": null}), vec![], "nulls: dropped unless nullable or defaulted"),
         (
             json!({"template": {"apiVersion": "v1", "kind": "X", "metadata": {"name": "n", "bogus": 1}, "spec": {"any": 1}}}),
             json!({"template": {"apiVersion": "v1", "kind": "X", "metadata": {"name": "n"}, "spec": {"any": 1}}}),
@@ -101,21 +74,13 @@ fn prune_rows() {
 fn default_rows() {
     let s = schema();
     let rows = [
-        (
-            json!({}),
-            json!({"size": "10Gi", "resources": {"cpu": "1", "limits": {"memory": "1Gi"}}}),
-            "defaults of defaults apply, and defaults are pruned",
-        ),
+        (json!({}), json!({"size": "10Gi", "resources": {"cpu": "1", "limits": {"memory": "1Gi"}}}), "defaults of defaults apply, and defaults are pruned"),
         (
             json!({"size": null, "note": null}),
             json!({"size": "10Gi", "note": null, "resources": {"cpu": "1", "limits": {"memory": "1Gi"}}}),
             "a null of a non-nullable field takes its default",
         ),
-        (
-            json!({"size": "5Gi", "resources": {"cpu": "2"}}),
-            json!({"size": "5Gi", "resources": {"cpu": "2", "limits": {"memory": "1Gi"}}}),
-            "set values win",
-        ),
+        (json!({"size": "5Gi", "resources": {"cpu": "2"}}), json!({"size": "5Gi", "resources": {"cpu": "2", "limits": {"memory": "1Gi"}}}), "set values win"),
         (
             json!({"items": [{}, {"k": "y"}]}),
             json!({"items": [{"k": "x"}, {"k": "y"}], "size": "10Gi", "resources": {"cpu": "1", "limits": {"memory": "1Gi"}}}),
@@ -144,10 +109,6 @@ fn preserve_unknown_fallback_keeps_everything() {
     s.apply_defaults(&mut v);
     assert_eq!(v, json!({"anything": {"goes": [1, null]}}));
     assert!(s.validate(&v, None, "spec").is_empty());
-    assert_eq!(
-        s.validate(&json!([1]), None, "spec").len(),
-        1,
-        "spec must still be an object"
-    );
+    assert_eq!(s.validate(&json!([1]), None, "spec").len(), 1, "spec must still be an object");
     assert!(!s.has_rules());
 }

@@ -33,17 +33,13 @@ fn arb_json() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(|f| json!(f)),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
         "[a-z0-9.\\-ąß]{0,6}".prop_map(Value::from),
     ];
     leaf.prop_recursive(4, 48, 6, move |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            prop::collection::btree_map(keys.clone(), inner, 0..6).prop_map(|m| Value::Object(
-                m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-            )),
+            prop::collection::btree_map(keys.clone(), inner, 0..6).prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
         ]
     })
 }
@@ -74,12 +70,8 @@ static EVERYTHING: LazyLock<StructuralSchema> = LazyLock::new(|| {
     }))
 });
 
-static FIXTURES: LazyLock<Vec<StructuralSchema>> = LazyLock::new(|| {
-    super::fixtures::fixtures()
-        .into_iter()
-        .map(|(_, _, raw)| StructuralSchema::new(&raw).expect("fixture builds"))
-        .collect()
-});
+static FIXTURES: LazyLock<Vec<StructuralSchema>> =
+    LazyLock::new(|| super::fixtures::fixtures().into_iter().map(|(_, _, raw)| StructuralSchema::new(&raw).expect("fixture builds")).collect());
 
 fn exercise(s: &StructuralSchema, value: &Value, old: &Value) {
     let _ = s.validate(value, None, "spec");
@@ -91,10 +83,7 @@ fn exercise(s: &StructuralSchema, value: &Value, old: &Value) {
     s.apply_defaults(&mut v);
     assert_eq!(v, once, "defaulting is idempotent");
     let mut again = v.clone();
-    assert!(
-        s.prune(&mut again, "spec").is_empty(),
-        "pruning a pruned and defaulted value removes nothing"
-    );
+    assert!(s.prune(&mut again, "spec").is_empty(), "pruning a pruned and defaulted value removes nothing");
     let _ = s.validate(&v, Some(&once), "spec");
 }
 
