@@ -9,11 +9,13 @@
 //! - [`table`]: meta.k8s.io Table and PartialObjectMetadata shapes.
 //! - [`user`]: the caller's identity.
 //! - [`schema`]: structural schemas: defaulting, pruning, validation and CEL rules.
+//! - [`openapi`]: the OpenAPI v2 and v3 documents of the served resources.
 #![deny(missing_docs)]
 
 pub mod application;
 pub mod definition;
 pub mod names;
+pub mod openapi;
 pub mod schema;
 pub mod selector;
 pub mod status;
