@@ -1,0 +1,80 @@
+//! Where a cache's objects come from: a backing resource of the backend (or, in tests, a scripted feed).
+
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use serde_json::Value;
+
+use crate::backend::{Backend, BackendError, BackingResource, Query, RawEvent};
+
+/// A full list: the objects and the list's resourceVersion.
+pub type Listing = (Vec<Value>, u64);
+
+/// The three requests a cache makes.
+pub trait Source: Send + Sync + 'static {
+    /// A consistent list of every object.
+    fn list(&self) -> BoxFuture<'_, Result<Listing, BackendError>>;
+
+    /// The events after resourceVersion `from`, bookmarks included.
+    fn watch(&self, from: u64) -> BoxFuture<'_, Result<BoxStream<'static, Result<RawEvent, BackendError>>, BackendError>>;
+
+    /// The backend's current resourceVersion (a consistent read).
+    fn current_rv(&self) -> BoxFuture<'_, Result<u64, BackendError>>;
+}
+
+/// Objects of one backing resource in all namespaces, matching a label selector.
+pub struct BackendSource {
+    backend: Backend,
+    resource: BackingResource,
+    selector: String,
+}
+
+/// Objects per page when listing.
+const PAGE: &str = "500";
+
+impl BackendSource {
+    /// The objects of `resource` matching `selector`, read through `backend`.
+    pub fn new(backend: Backend, resource: BackingResource, selector: String) -> Self {
+        Self { backend, resource, selector }
+    }
+
+    fn rv_of_list(list: &Value) -> Result<u64, BackendError> {
+        let rv = list.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default();
+        rv.parse().map_err(|_| BackendError::Transport(format!("the backend list has no numeric resourceVersion ({rv:?})")))
+    }
+}
+
+impl Source for BackendSource {
+    fn list(&self) -> BoxFuture<'_, Result<Listing, BackendError>> {
+        Box::pin(async move {
+            let (mut items, mut continue_token, mut rv) = (Vec::new(), String::new(), 0);
+            loop {
+                let q = Query::default().set("labelSelector", self.selector.clone()).set("limit", PAGE).set("continue", continue_token.clone());
+                let mut page = self.backend.list(&self.resource, "", &q).await?;
+                if rv == 0 {
+                    rv = Self::rv_of_list(&page)?;
+                }
+                if let Some(Value::Array(more)) = page.get_mut("items").map(Value::take) {
+                    items.extend(more);
+                }
+                continue_token = page.pointer("/metadata/continue").and_then(Value::as_str).unwrap_or_default().to_string();
+                if continue_token.is_empty() {
+                    return Ok((items, rv));
+                }
+            }
+        })
+    }
+
+    fn watch(&self, from: u64) -> BoxFuture<'_, Result<BoxStream<'static, Result<RawEvent, BackendError>>, BackendError>> {
+        Box::pin(async move {
+            let q = Query::default().set("labelSelector", self.selector.clone()).set("resourceVersion", from.to_string()).set("allowWatchBookmarks", "true");
+            self.backend.watch(&self.resource, "", &q).await
+        })
+    }
+
+    fn current_rv(&self) -> BoxFuture<'_, Result<u64, BackendError>> {
+        Box::pin(async move {
+            let q = Query::default().set("labelSelector", self.selector.clone()).set("limit", "1");
+            Self::rv_of_list(&self.backend.list(&self.resource, "", &q).await?)
+        })
+    }
+}
