@@ -7,6 +7,6 @@ for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
   if pid_alive "$c"; then say "stopping $c"; fi
   stop_component "$c"
 done
-rm -rf "$STATE/etcd" "$PIDS" "$LOGS" "$STATE/certs" "$STATE/users" "$STATE"/*.kubeconfig "$KUBECONFIG_FILE" "$STATE/env"
+rm -rf "$STATE/etcd" "$PIDS" "$LOGS" "$STATE/cmdline" "$STATE/certs" "$STATE/users" "$STATE"/*.kubeconfig "$KUBECONFIG_FILE" "$STATE/env"
 rmdir "$STATE" 2>/dev/null || true
 say "stopped"

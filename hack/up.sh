@@ -53,6 +53,8 @@ kubeconfig "$STATE/cozystack-api.kubeconfig" cozystack-api cozystack-api-client
 start() { # name command...
   local name=$1; shift
   say "starting $name"
+  # Recorded so that hack/restart.sh can start it again exactly so.
+  mkdir -p "$STATE/cmdline" && printf '%q ' "$@" > "$STATE/cmdline/$name"
   setsid "$@" >"$LOGS/$name.log" 2>&1 < /dev/null &
   echo $! > "$PIDS/$name.pid"
 }
@@ -106,7 +108,7 @@ FIX=${COZY_FIXTURES:-$ROOT/../shared/fixtures}
 [[ -d $FIX ]] || die "fixtures not found at $FIX (set COZY_FIXTURES)"
 K apply -f "$FIX/crds" >/dev/null
 for crd in $(K get crd -o name); do K wait --for=condition=Established --timeout=60s "$crd" >/dev/null; done
-K apply -f "$ROOT/hack/manifests/cozystack-api-rbac.yaml" -f "$ROOT/hack/manifests/tenant-root.yaml" >/dev/null
+K apply -f "$ROOT/hack/manifests/cozystack-api-rbac.yaml" -f "$ROOT/hack/manifests/tenantnamespaces-read.yaml" -f "$ROOT/hack/manifests/tenant-root.yaml" >/dev/null
 K apply -f "$FIX/application-definitions" >/dev/null
 
 start cozystack-api "$COZY_API_BIN" \

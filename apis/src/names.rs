@@ -18,16 +18,19 @@ pub const QUALIFIED_NAME_MAX_LENGTH: usize = 63;
 pub const LABEL_VALUE_MAX_LENGTH: usize = 63;
 
 const DNS1123_LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
-const DNS1123_LABEL_ERR: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
-const DNS1123_SUBDOMAIN_FMT: &str =
-    "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
-const DNS1123_SUBDOMAIN_ERR: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
+const DNS1123_LABEL_ERR: &str =
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
+const DNS1123_SUBDOMAIN_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
+const DNS1123_SUBDOMAIN_ERR: &str =
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
 const DNS1035_LABEL_FMT: &str = "[a-z]([-a-z0-9]*[a-z0-9])?";
-const DNS1035_LABEL_ERR: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character";
+const DNS1035_LABEL_ERR: &str =
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character";
 const QUALIFIED_NAME_FMT: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
 const QUALIFIED_NAME_ERR: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 const LABEL_VALUE_FMT: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
-const LABEL_VALUE_ERR: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
+const LABEL_VALUE_ERR: &str =
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 
 /// Checks a DNS-1123 label (`my-name`, `123-abc`): a namespace name, for instance.
 pub fn is_dns1123_label(value: &str) -> Vec<String> {
@@ -40,11 +43,7 @@ pub fn is_dns1123_label(value: &str) -> Vec<String> {
             // A valid subdomain that is not a valid label can only be wrong by its dots.
             errs.push("must not contain dots".to_string());
         } else {
-            errs.push(regex_error(
-                DNS1123_LABEL_ERR,
-                DNS1123_LABEL_FMT,
-                &["my-name", "123-abc"],
-            ));
+            errs.push(regex_error(DNS1123_LABEL_ERR, DNS1123_LABEL_FMT, &["my-name", "123-abc"]));
         }
     }
     errs
@@ -62,11 +61,7 @@ pub fn is_dns1035_label(value: &str) -> Vec<String> {
         errs.push(max_len_error(DNS1035_LABEL_MAX_LENGTH, "characters"));
     }
     if !matches_dns1035_label(value) {
-        errs.push(regex_error(
-            DNS1035_LABEL_ERR,
-            DNS1035_LABEL_FMT,
-            &["my-name", "abc-123"],
-        ));
+        errs.push(regex_error(DNS1035_LABEL_ERR, DNS1035_LABEL_FMT, &["my-name", "abc-123"]));
     }
     errs
 }
@@ -81,39 +76,22 @@ pub fn is_qualified_name(value: &str) -> Vec<String> {
             if prefix.is_empty() {
                 errs.push("prefix part must be non-empty".to_string());
             } else {
-                errs.extend(
-                    dns1123_subdomain_errors(prefix, "bytes")
-                        .into_iter()
-                        .map(|m| format!("prefix part {m}")),
-                );
+                errs.extend(dns1123_subdomain_errors(prefix, "bytes").into_iter().map(|m| format!("prefix part {m}")));
             }
             *name
         }
         _ => {
-            let regex = regex_error(
-                QUALIFIED_NAME_ERR,
-                QUALIFIED_NAME_FMT,
-                &["MyName", "my.name", "123-abc"],
-            );
-            return vec![format!(
-                "a valid label key {regex} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
-            )];
+            let regex = regex_error(QUALIFIED_NAME_ERR, QUALIFIED_NAME_FMT, &["MyName", "my.name", "123-abc"]);
+            return vec![format!("a valid label key {regex} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')")];
         }
     };
     if name.is_empty() {
         errs.push("name part must be non-empty".to_string());
     } else if name.len() > QUALIFIED_NAME_MAX_LENGTH {
-        errs.push(format!(
-            "name part {}",
-            max_len_error(QUALIFIED_NAME_MAX_LENGTH, "bytes")
-        ));
+        errs.push(format!("name part {}", max_len_error(QUALIFIED_NAME_MAX_LENGTH, "bytes")));
     }
     if !matches_qualified_name(name) {
-        let regex = regex_error(
-            QUALIFIED_NAME_ERR,
-            QUALIFIED_NAME_FMT,
-            &["MyName", "my.name", "123-abc"],
-        );
+        let regex = regex_error(QUALIFIED_NAME_ERR, QUALIFIED_NAME_FMT, &["MyName", "my.name", "123-abc"]);
         errs.push(format!("name part {regex}"));
     }
     errs
@@ -126,11 +104,7 @@ pub fn is_valid_label_value(value: &str) -> Vec<String> {
         errs.push(max_len_error(LABEL_VALUE_MAX_LENGTH, "bytes"));
     }
     if !value.is_empty() && !matches_qualified_name(value) {
-        errs.push(regex_error(
-            LABEL_VALUE_ERR,
-            LABEL_VALUE_FMT,
-            &["MyValue", "my_value", "12345"],
-        ));
+        errs.push(regex_error(LABEL_VALUE_ERR, LABEL_VALUE_FMT, &["MyValue", "my_value", "12345"]));
     }
     errs
 }
@@ -142,11 +116,7 @@ fn dns1123_subdomain_errors(value: &str, unit: &str) -> Vec<String> {
         errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX_LENGTH, unit));
     }
     if !matches_dns1123_subdomain(value) {
-        errs.push(regex_error(
-            DNS1123_SUBDOMAIN_ERR,
-            DNS1123_SUBDOMAIN_FMT,
-            &["example.com"],
-        ));
+        errs.push(regex_error(DNS1123_SUBDOMAIN_ERR, DNS1123_SUBDOMAIN_FMT, &["example.com"]));
     }
     errs
 }
@@ -162,10 +132,7 @@ fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
         return format!("{msg} (regex used for validation is '{fmt}')");
     }
     let listed: Vec<String> = examples.iter().map(|e| format!("'{e}', ")).collect();
-    format!(
-        "{msg} (e.g. {}regex used for validation is '{fmt}')",
-        listed.join(" or ")
-    )
+    format!("{msg} (e.g. {}regex used for validation is '{fmt}')", listed.join(" or "))
 }
 
 // The matchers below stand for the regular expressions above, anchored at both ends. Every allowed
@@ -190,21 +157,11 @@ fn matches_dns1123_subdomain(s: &str) -> bool {
 
 /// `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`
 fn matches_qualified_name(s: &str) -> bool {
-    bounded(
-        s,
-        u8::is_ascii_alphanumeric,
-        u8::is_ascii_alphanumeric,
-        |b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'),
-    )
+    bounded(s, u8::is_ascii_alphanumeric, u8::is_ascii_alphanumeric, |b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// A non-empty string whose first and last bytes pass `first` and `last`, and every byte passes `inner`.
-fn bounded(
-    s: &str,
-    first: impl Fn(&u8) -> bool,
-    last: impl Fn(&u8) -> bool,
-    inner: impl Fn(&u8) -> bool,
-) -> bool {
+fn bounded(s: &str, first: impl Fn(&u8) -> bool, last: impl Fn(&u8) -> bool, inner: impl Fn(&u8) -> bool) -> bool {
     let b = s.as_bytes();
     match (b.first(), b.last()) {
         (Some(f), Some(l)) => first(f) && last(l) && b.iter().all(inner),
@@ -380,10 +337,7 @@ mod tests {
     #[test]
     fn long_prefix_says_bytes_like_content_package() {
         let key = format!("{}/a", "a".repeat(254));
-        assert_eq!(
-            is_qualified_name(&key),
-            vec!["prefix part must be no more than 253 bytes".to_string()]
-        );
+        assert_eq!(is_qualified_name(&key), vec!["prefix part must be no more than 253 bytes".to_string()]);
     }
 
     proptest::proptest! {

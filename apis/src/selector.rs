@@ -75,27 +75,15 @@ impl LabelRequirement {
     /// Validates a requirement as `labels.NewRequirement` does: the key is a qualified name, each value a
     /// label value, and the number of values fits the operator (one for `=`, `>`, ..., some for `in`, none
     /// for `exists`).
-    pub fn new(
-        key: impl Into<String>,
-        operator: LabelOperator,
-        values: impl IntoIterator<Item = impl Into<String>>,
-    ) -> Result<Self, SelectorError> {
+    pub fn new(key: impl Into<String>, operator: LabelOperator, values: impl IntoIterator<Item = impl Into<String>>) -> Result<Self, SelectorError> {
         let key = key.into();
         let values: Vec<String> = values.into_iter().map(Into::into).collect();
         let errs = requirement_errors(&key, operator, &values);
         if !errs.is_empty() {
             return Err(SelectorError::Label(aggregate(errs)));
         }
-        let values = values
-            .into_iter()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        Ok(Self {
-            key,
-            operator,
-            values,
-        })
+        let values = values.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+        Ok(Self { key, operator, values })
     }
 
     /// The label key.
@@ -118,9 +106,7 @@ impl LabelRequirement {
         let found = labels.get(&self.key);
         let listed = |v: &String| self.values.contains(v);
         match self.operator {
-            LabelOperator::Equals | LabelOperator::DoubleEquals | LabelOperator::In => {
-                found.is_some_and(listed)
-            }
+            LabelOperator::Equals | LabelOperator::DoubleEquals | LabelOperator::In => found.is_some_and(listed),
             LabelOperator::NotEquals | LabelOperator::NotIn => found.is_none_or(|v| !listed(v)),
             LabelOperator::Exists => found.is_some(),
             LabelOperator::DoesNotExist => found.is_none(),
@@ -129,9 +115,7 @@ impl LabelRequirement {
                     return false;
                 };
                 match (have.parse::<i64>(), want.parse::<i64>()) {
-                    (Ok(have), Ok(want)) if self.operator == LabelOperator::GreaterThan => {
-                        have > want
-                    }
+                    (Ok(have), Ok(want)) if self.operator == LabelOperator::GreaterThan => have > want,
                     (Ok(have), Ok(want)) => have < want,
                     _ => false,
                 }
@@ -166,10 +150,7 @@ impl LabelSelector {
     /// Parses the `?labelSelector=` syntax as `labels.Parse`; the empty string selects everything.
     pub fn parse(selector: &str) -> Result<Self, SelectorError> {
         let mut parser = LabelParser::new(selector);
-        parser
-            .parse()
-            .map(Self::from_requirements)
-            .map_err(SelectorError::Label)
+        parser.parse().map(Self::from_requirements).map_err(SelectorError::Label)
     }
 
     /// A selector of the given requirements, sorted by key as upstream keeps them.
@@ -199,9 +180,7 @@ impl LabelSelector {
     pub fn exact_value(&self, key: &str) -> Option<&str> {
         let r = self.requirements.iter().find(|r| r.key == key)?;
         match (r.operator, r.values.as_slice()) {
-            (LabelOperator::Equals | LabelOperator::DoubleEquals | LabelOperator::In, [one]) => {
-                Some(one)
-            }
+            (LabelOperator::Equals | LabelOperator::DoubleEquals | LabelOperator::In, [one]) => Some(one),
             _ => None,
         }
     }
@@ -209,10 +188,7 @@ impl LabelSelector {
     /// The same selector on other keys: how a user's selector on an application becomes one on the labels of
     /// its backing object. New keys are not validated; they are the caller's own naming scheme.
     pub fn map_keys(&self, rename: impl Fn(&str) -> String) -> Self {
-        Self::from_requirements(self.requirements.iter().map(|r| LabelRequirement {
-            key: rename(&r.key),
-            ..r.clone()
-        }))
+        Self::from_requirements(self.requirements.iter().map(|r| LabelRequirement { key: rename(&r.key), ..r.clone() }))
     }
 
     /// A selector requiring both this one and `other`.
@@ -248,37 +224,22 @@ fn requirement_errors(key: &str, op: LabelOperator, values: &[String]) -> Vec<St
     errs.extend(key_error(key, "key"));
     let shown = || serde_json::to_string(values).unwrap_or_default();
     match op {
-        LabelOperator::In | LabelOperator::NotIn if values.is_empty() => errs.push(format!(
-            "values: Invalid value: {}: for 'in', 'notin' operators, values set can't be empty",
-            shown()
-        )),
-        LabelOperator::Equals | LabelOperator::DoubleEquals | LabelOperator::NotEquals
-            if values.len() != 1 =>
-        {
-            errs.push(format!(
-                "values: Invalid value: {}: exact-match compatibility requires one single value",
-                shown()
-            ))
+        LabelOperator::In | LabelOperator::NotIn if values.is_empty() => {
+            errs.push(format!("values: Invalid value: {}: for 'in', 'notin' operators, values set can't be empty", shown()))
+        }
+        LabelOperator::Equals | LabelOperator::DoubleEquals | LabelOperator::NotEquals if values.len() != 1 => {
+            errs.push(format!("values: Invalid value: {}: exact-match compatibility requires one single value", shown()))
         }
         LabelOperator::Exists | LabelOperator::DoesNotExist if !values.is_empty() => {
-            errs.push(format!(
-                "values: Invalid value: {}: values set must be empty for exists and does not exist",
-                shown()
-            ))
+            errs.push(format!("values: Invalid value: {}: values set must be empty for exists and does not exist", shown()))
         }
         LabelOperator::GreaterThan | LabelOperator::LessThan => {
             if values.len() != 1 {
-                errs.push(format!(
-                    "values: Invalid value: {}: for 'Gt', 'Lt' operators, exactly one value is required",
-                    shown()
-                ));
+                errs.push(format!("values: Invalid value: {}: for 'Gt', 'Lt' operators, exactly one value is required", shown()));
             }
             for (i, v) in values.iter().enumerate() {
                 if v.parse::<i64>().is_err() {
-                    errs.push(format!(
-                        "values[{i}]: Invalid value: {}: for 'Gt', 'Lt' operators, the value must be an integer",
-                        go_quote(v)
-                    ));
+                    errs.push(format!("values[{i}]: Invalid value: {}: for 'Gt', 'Lt' operators, the value must be an integer", go_quote(v)));
                 }
             }
         }
@@ -287,11 +248,7 @@ fn requirement_errors(key: &str, op: LabelOperator, values: &[String]) -> Vec<St
     for (i, v) in values.iter().enumerate() {
         let msgs = is_valid_label_value(v);
         if !msgs.is_empty() {
-            errs.push(format!(
-                "values[{i}][{key}]: Invalid value: {}: {}",
-                go_quote(v),
-                msgs.join("; ")
-            ));
+            errs.push(format!("values[{i}][{key}]: Invalid value: {}: {}", go_quote(v), msgs.join("; ")));
         }
     }
     errs
@@ -300,13 +257,7 @@ fn requirement_errors(key: &str, op: LabelOperator, values: &[String]) -> Vec<St
 /// The field.Error for an invalid label key at `path` (`<nil>` when the parser checks it, as upstream).
 fn key_error(key: &str, path: &str) -> Option<String> {
     let msgs = is_qualified_name(key);
-    (!msgs.is_empty()).then(|| {
-        format!(
-            "{path}: Invalid value: {}: {}",
-            go_quote(key),
-            msgs.join("; ")
-        )
-    })
+    (!msgs.is_empty()).then(|| format!("{path}: Invalid value: {}: {}", go_quote(key), msgs.join("; ")))
 }
 
 /// As utilerrors.NewAggregate(...).Error(): one message alone, several deduplicated in brackets.
@@ -317,11 +268,7 @@ fn aggregate(errs: Vec<String>) -> String {
             seen.push(e);
         }
     }
-    if seen.len() == 1 {
-        seen.remove(0)
-    } else {
-        format!("[{}]", seen.join(", "))
-    }
+    if seen.len() == 1 { seen.remove(0) } else { format!("[{}]", seen.join(", ")) }
 }
 
 /// A string quoted as Go's `%q` does for the characters that can reach it.
@@ -423,11 +370,7 @@ impl Lexer<'_> {
             return (Token::EndOfString, String::new());
         }
         self.unread();
-        if is_special_symbol(ch) {
-            self.scan_special_symbol()
-        } else {
-            self.scan_identifier_or_keyword()
-        }
+        if is_special_symbol(ch) { self.scan_special_symbol() } else { self.scan_identifier_or_keyword() }
     }
 
     fn scan_identifier_or_keyword(&mut self) -> (Token, String) {
@@ -490,10 +433,7 @@ struct LabelParser {
 
 impl LabelParser {
     fn new(selector: &str) -> Self {
-        let mut lexer = Lexer {
-            s: selector.as_bytes(),
-            pos: 0,
-        };
+        let mut lexer = Lexer { s: selector.as_bytes(), pos: 0 };
         let mut items = Vec::new();
         loop {
             let item = lexer.lex();
@@ -506,11 +446,7 @@ impl LabelParser {
     }
 
     fn lookahead(&self, ctx: Context) -> (Token, String) {
-        let (tok, lit) = self
-            .items
-            .get(self.position)
-            .cloned()
-            .unwrap_or((Token::EndOfString, String::new()));
+        let (tok, lit) = self.items.get(self.position).cloned().unwrap_or((Token::EndOfString, String::new()));
         match tok {
             Token::In | Token::NotIn if ctx == Context::Values => (Token::Identifier, lit),
             _ => (tok, lit),
@@ -529,9 +465,7 @@ impl LabelParser {
             let (tok, lit) = self.lookahead(Context::Values);
             match tok {
                 Token::Identifier | Token::DoesNotExist => {
-                    let r = self
-                        .parse_requirement()
-                        .map_err(|e| format!("unable to parse requirement: {e}"))?;
+                    let r = self.parse_requirement().map_err(|e| format!("unable to parse requirement: {e}"))?;
                     requirements.push(r);
                     let (t, l) = self.consume(Context::Values);
                     match t {
@@ -539,9 +473,7 @@ impl LabelParser {
                         Token::Comma => {
                             let (t2, l2) = self.lookahead(Context::Values);
                             if t2 != Token::Identifier && t2 != Token::DoesNotExist {
-                                return Err(format!(
-                                    "found '{l2}', expected: identifier after ','"
-                                ));
+                                return Err(format!("found '{l2}', expected: identifier after ','"));
                             }
                         }
                         _ => return Err(format!("found '{l}', expected: ',' or 'end of string'")),
@@ -549,9 +481,7 @@ impl LabelParser {
                 }
                 Token::EndOfString => return Ok(requirements),
                 _ => {
-                    return Err(format!(
-                        "found '{lit}', expected: !, identifier, or 'end of string'"
-                    ));
+                    return Err(format!("found '{lit}', expected: !, identifier, or 'end of string'"));
                 }
             }
         }
@@ -602,9 +532,7 @@ impl LabelParser {
             Token::NotIn => LabelOperator::NotIn,
             Token::NotEquals => LabelOperator::NotEquals,
             _ => {
-                return Err(format!(
-                    "found '{lit}', expected: in, notin, =, ==, !=, gt, lt"
-                ));
+                return Err(format!("found '{lit}', expected: in, notin, =, ==, !=, gt, lt"));
             }
         })
     }
@@ -669,10 +597,7 @@ impl LabelParser {
 
     /// The single value after `=`, `==`, `!=`, `>` or `<`; nothing before `,` or the end is the empty value.
     fn parse_exact_value(&mut self) -> Result<BTreeSet<String>, String> {
-        if matches!(
-            self.lookahead(Context::Values).0,
-            Token::EndOfString | Token::Comma
-        ) {
+        if matches!(self.lookahead(Context::Values).0, Token::EndOfString | Token::Comma) {
             return Ok(BTreeSet::from([String::new()]));
         }
         match self.consume(Context::Values) {
@@ -709,11 +634,7 @@ impl fmt::Display for FieldRequirement {
             FieldOperator::Eq => "=",
             FieldOperator::NotEq => "!=",
         };
-        let value = self
-            .value
-            .replace('\\', "\\\\")
-            .replace(',', "\\,")
-            .replace('=', "\\=");
+        let value = self.value.replace('\\', "\\\\").replace(',', "\\,").replace('=', "\\=");
         write!(f, "{}{op}{value}", self.field)
     }
 }
@@ -733,20 +654,14 @@ impl FieldSelector {
         let mut requirements = Vec::new();
         for term in terms.into_iter().filter(|t| !t.is_empty()) {
             let Some((field, op, raw)) = split_term(term) else {
-                return Err(SelectorError::Field(format!(
-                    "invalid selector: '{selector}'; can't understand '{term}'"
-                )));
+                return Err(SelectorError::Field(format!("invalid selector: '{selector}'; can't understand '{term}'")));
             };
             let value = unescape_value(raw)?;
             // As the identity Transform upstream applies: a term with neither field nor value selects all.
             if field.is_empty() && value.is_empty() {
                 continue;
             }
-            requirements.push(FieldRequirement {
-                field: field.to_string(),
-                op,
-                value,
-            });
+            requirements.push(FieldRequirement { field: field.to_string(), op, value });
         }
         requirements.sort_by_cached_key(|r| r.to_string());
         Ok(Self { requirements })
@@ -774,33 +689,20 @@ impl FieldSelector {
     /// The same terms with values rewritten by `rewrite(field, value)`: how a selector on an application's
     /// name becomes one on the name of its backing object.
     pub fn map_values(&self, rewrite: impl Fn(&str, &str) -> String) -> Self {
-        let mut requirements: Vec<FieldRequirement> = self
-            .requirements
-            .iter()
-            .map(|r| FieldRequirement {
-                value: rewrite(&r.field, &r.value),
-                ..r.clone()
-            })
-            .collect();
+        let mut requirements: Vec<FieldRequirement> =
+            self.requirements.iter().map(|r| FieldRequirement { value: rewrite(&r.field, &r.value), ..r.clone() }).collect();
         requirements.sort_by_cached_key(|r| r.to_string());
         Self { requirements }
     }
 
     /// The value of the first `field=value` term on `field` (`RequiresExactMatch`), to narrow a query.
     pub fn exact_value(&self, field: &str) -> Option<&str> {
-        self.requirements
-            .iter()
-            .find(|r| r.field == field && r.op == FieldOperator::Eq)
-            .map(|r| r.value.as_str())
+        self.requirements.iter().find(|r| r.field == field && r.op == FieldOperator::Eq).map(|r| r.value.as_str())
     }
 
     /// Fails, as kube-apiserver does for custom resources, on the first field not in `supported`.
     pub fn check_supported(&self, supported: &[&str]) -> Result<(), SelectorError> {
-        match self
-            .requirements
-            .iter()
-            .find(|r| !supported.contains(&r.field.as_str()))
-        {
+        match self.requirements.iter().find(|r| !supported.contains(&r.field.as_str())) {
             Some(r) => Err(SelectorError::UnsupportedField(r.field.clone())),
             None => Ok(()),
         }
@@ -851,17 +753,10 @@ fn split_terms(selector: &str) -> Vec<&str> {
 
 /// Splits a term at its first operator, `!=` and `==` before `=` (`splitTerm`); the field is never unescaped.
 fn split_term(term: &str) -> Option<(&str, FieldOperator, &str)> {
-    const OPERATORS: [(&str, FieldOperator); 3] = [
-        ("!=", FieldOperator::NotEq),
-        ("==", FieldOperator::Eq),
-        ("=", FieldOperator::Eq),
-    ];
+    const OPERATORS: [(&str, FieldOperator); 3] = [("!=", FieldOperator::NotEq), ("==", FieldOperator::Eq), ("=", FieldOperator::Eq)];
     term.char_indices().find_map(|(i, _)| {
         let rest = &term[i..];
-        OPERATORS
-            .iter()
-            .find(|(op, _)| rest.starts_with(op))
-            .map(|(op, kind)| (&term[..i], *kind, &rest[op.len()..]))
+        OPERATORS.iter().find(|(op, _)| rest.starts_with(op)).map(|(op, kind)| (&term[..i], *kind, &rest[op.len()..]))
     })
 }
 
@@ -872,9 +767,7 @@ fn unescape_value(raw: &str) -> Result<String, SelectorError> {
     for c in raw.chars() {
         if in_slash {
             if !matches!(c, '\\' | ',' | '=') {
-                return Err(SelectorError::Field(format!(
-                    "invalid field selector: invalid escape sequence: \\{c}"
-                )));
+                return Err(SelectorError::Field(format!("invalid field selector: invalid escape sequence: \\{c}")));
             }
             out.push(c);
             in_slash = false;
@@ -882,18 +775,13 @@ fn unescape_value(raw: &str) -> Result<String, SelectorError> {
             in_slash = true;
         } else if c == ',' || c == '=' {
             // Go prints the rune with %v, that is as its number.
-            return Err(SelectorError::Field(format!(
-                "invalid field selector: unescaped character in value: {}",
-                c as u32
-            )));
+            return Err(SelectorError::Field(format!("invalid field selector: unescaped character in value: {}", c as u32)));
         } else {
             out.push(c);
         }
     }
     if in_slash {
-        return Err(SelectorError::Field(
-            "invalid field selector: invalid escape sequence: \\".into(),
-        ));
+        return Err(SelectorError::Field("invalid field selector: invalid escape sequence: \\".into()));
     }
     Ok(out)
 }
@@ -910,10 +798,7 @@ mod tests {
     type Pairs<'a> = &'a [(&'a str, &'a str)];
 
     fn labels(pairs: Pairs) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     fn label(s: &str) -> LabelSelector {
@@ -979,11 +864,7 @@ mod tests {
 
     #[test]
     fn label_selector_errors_match_apimachinery() {
-        let value_err = |v: &str, k: &str| {
-            format!(
-                "unable to parse requirement: values[0][{k}]: Invalid value: \"{v}\": {LABEL_VALUE_MSG}"
-            )
-        };
+        let value_err = |v: &str, k: &str| format!("unable to parse requirement: values[0][{k}]: Invalid value: \"{v}\": {LABEL_VALUE_MSG}");
         #[rustfmt::skip]
         let rows: Vec<(&str, String)> = vec![
             ("x=a||y=b", value_err("a||y", "x")),
@@ -1010,11 +891,7 @@ mod tests {
             ("a, \0b", "found '', expected: identifier after ','".into()),
         ];
         for (input, want) in rows {
-            assert_eq!(
-                LabelSelector::parse(input),
-                Err(SelectorError::Label(want)),
-                "parse {input:?}"
-            );
+            assert_eq!(LabelSelector::parse(input), Err(SelectorError::Label(want)), "parse {input:?}");
         }
     }
 
@@ -1046,11 +923,7 @@ mod tests {
             let got = LabelRequirement::new(key, op, values.clone());
             match want {
                 None => assert!(got.is_ok(), "{key} {op:?} {values:?}: {got:?}"),
-                Some(msg) => assert_eq!(
-                    got,
-                    Err(SelectorError::Label(msg)),
-                    "{key} {op:?} {values:?}"
-                ),
+                Some(msg) => assert_eq!(got, Err(SelectorError::Label(msg)), "{key} {op:?} {values:?}"),
             }
         }
     }
@@ -1114,11 +987,7 @@ mod tests {
             ("x!=", &[], true),
         ];
         for (selector, set, want) in rows {
-            assert_eq!(
-                label(selector).matches(&labels(set)),
-                want,
-                "{selector:?} on {set:?}"
-            );
+            assert_eq!(label(selector).matches(&labels(set)), want, "{selector:?} on {set:?}");
         }
     }
 
@@ -1138,33 +1007,19 @@ mod tests {
             ("a=b", "b", None),
         ];
         for (selector, key, want) in rows {
-            assert_eq!(
-                label(selector).exact_value(key),
-                want,
-                "{selector:?} on {key}"
-            );
+            assert_eq!(label(selector).exact_value(key), want, "{selector:?} on {key}");
         }
     }
 
     #[test]
     fn label_keys_map_onto_backing_labels() {
-        let prefixed =
-            label("z=b,!c,d in (e,f),a>1").map_keys(|k| format!("apps.cozystack.io-{k}"));
-        assert_eq!(
-            prefixed.to_string(),
-            "apps.cozystack.io-a>1,!apps.cozystack.io-c,apps.cozystack.io-d in (e,f),apps.cozystack.io-z=b"
-        );
-        assert_eq!(
-            LabelSelector::parse(&prefixed.to_string()),
-            Ok(prefixed.clone())
-        );
+        let prefixed = label("z=b,!c,d in (e,f),a>1").map_keys(|k| format!("apps.cozystack.io-{k}"));
+        assert_eq!(prefixed.to_string(), "apps.cozystack.io-a>1,!apps.cozystack.io-c,apps.cozystack.io-d in (e,f),apps.cozystack.io-z=b");
+        assert_eq!(LabelSelector::parse(&prefixed.to_string()), Ok(prefixed.clone()));
         // Renaming may reorder keys; the result is sorted again.
         let reversed = label("a=1,b=2").map_keys(|k| if k == "a" { "z".into() } else { k.into() });
         assert_eq!(reversed.to_string(), "b=2,z=1");
-        assert_eq!(
-            label("").map_keys(|k| format!("p-{k}")),
-            LabelSelector::default()
-        );
+        assert_eq!(label("").map_keys(|k| format!("p-{k}")), LabelSelector::default());
     }
 
     #[test]
@@ -1174,11 +1029,7 @@ mod tests {
         assert!(both.matches(&labels(&[("a", "2"), ("b", "1"), ("x", "")])));
         assert!(!both.matches(&labels(&[("a", "2"), ("b", "1")])));
         assert_eq!(label("a=1").and(LabelSelector::default()), label("a=1"));
-        assert!(
-            LabelSelector::default()
-                .and(LabelSelector::default())
-                .is_empty()
-        );
+        assert!(LabelSelector::default().and(LabelSelector::default()).is_empty());
     }
 
     #[test]
@@ -1214,12 +1065,7 @@ mod tests {
         ];
         for (input, want) in rows {
             let parser = LabelParser::new(input);
-            let got: Vec<Token> = parser
-                .items
-                .iter()
-                .map(|(t, _)| *t)
-                .filter(|t| *t != EndOfString)
-                .collect();
+            let got: Vec<Token> = parser.items.iter().map(|(t, _)| *t).filter(|t| *t != EndOfString).collect();
             assert_eq!(got, want, "lex {input:?}");
         }
     }
@@ -1273,11 +1119,7 @@ mod tests {
             (r"k=\수", r"invalid field selector: invalid escape sequence: \수"),
         ];
         for (input, want) in rows {
-            assert_eq!(
-                FieldSelector::parse(input),
-                Err(SelectorError::Field(want.into())),
-                "parse {input:?}"
-            );
+            assert_eq!(FieldSelector::parse(input), Err(SelectorError::Field(want.into())), "parse {input:?}");
         }
     }
 
@@ -1321,26 +1163,11 @@ mod tests {
 
     #[test]
     fn field_values_escape_and_unescape() {
-        let rows = [
-            ("", ""),
-            ("a", "a"),
-            ("=", r"\="),
-            (",", r"\,"),
-            (r"\", r"\\"),
-            (r"\=\,\", r"\\\=\\\,\\"),
-        ];
+        let rows = [("", ""), ("a", "a"), ("=", r"\="), (",", r"\,"), (r"\", r"\\"), (r"\=\,\", r"\\\=\\\,\\")];
         for (plain, escaped) in rows {
-            let req = FieldRequirement {
-                field: "f".into(),
-                op: FieldOperator::Eq,
-                value: plain.into(),
-            };
+            let req = FieldRequirement { field: "f".into(), op: FieldOperator::Eq, value: plain.into() };
             assert_eq!(req.to_string(), format!("f={escaped}"), "escape {plain:?}");
-            assert_eq!(
-                unescape_value(escaped),
-                Ok(plain.to_string()),
-                "unescape {escaped:?}"
-            );
+            assert_eq!(unescape_value(escaped), Ok(plain.to_string()), "unescape {escaped:?}");
         }
     }
 
@@ -1373,11 +1200,7 @@ mod tests {
     #[test]
     fn field_values_map_onto_backing_names() {
         let backing = |f: &str, v: &str| {
-            if f == "metadata.name" {
-                format!("postgres-{v}")
-            } else {
-                v.to_string()
-            }
+            if f == "metadata.name" { format!("postgres-{v}") } else { v.to_string() }
         };
         #[rustfmt::skip]
         let rows = [
@@ -1387,11 +1210,7 @@ mod tests {
             ("metadata.name=z,a=b", "a=b,metadata.name=postgres-z"),
         ];
         for (selector, want) in rows {
-            assert_eq!(
-                field(selector).map_values(backing).to_string(),
-                want,
-                "{selector:?}"
-            );
+            assert_eq!(field(selector).map_values(backing).to_string(), want, "{selector:?}");
         }
         let escaped = field("metadata.name=db").map_values(|_, v| format!("{v},x=y"));
         assert_eq!(escaped.to_string(), r"metadata.name=db\,x\=y");
@@ -1413,11 +1232,7 @@ mod tests {
             ("metadata.name=db", "metadata.name", Some("db")),
         ];
         for (selector, name, want) in rows {
-            assert_eq!(
-                field(selector).exact_value(name),
-                want,
-                "{selector:?} on {name}"
-            );
+            assert_eq!(field(selector).exact_value(name), want, "{selector:?} on {name}");
         }
     }
 
@@ -1432,16 +1247,9 @@ mod tests {
             ("status.y=1,spec.x=b", Err(SelectorError::UnsupportedField("spec.x".into()))),
         ];
         for (selector, want) in rows {
-            assert_eq!(
-                field(selector).check_supported(&served),
-                want,
-                "{selector:?}"
-            );
+            assert_eq!(field(selector).check_supported(&served), want, "{selector:?}");
         }
-        assert_eq!(
-            SelectorError::UnsupportedField("spec.x".into()).to_string(),
-            "field label not supported: spec.x"
-        );
+        assert_eq!(SelectorError::UnsupportedField("spec.x".into()).to_string(), "field label not supported: spec.x");
     }
 
     /// Requirements as a user may write them, spaced oddly, to feed the round-trip property.
@@ -1450,25 +1258,17 @@ mod tests {
         let value = "[A-Za-z0-9]([A-Za-z0-9._-]{0,6}[A-Za-z0-9])?|in|notin|";
         let number = "[0-9]{1,5}";
         let ws = "[ \t]{0,2}";
-        (
-            key,
-            value,
-            proptest::collection::vec(value, 1..4),
-            number,
-            ws,
-            0..9usize,
-        )
-            .prop_map(|(k, v, vs, n, w, op)| match op {
-                0 => k,
-                1 => format!("!{w}{k}"),
-                2 => format!("{k}{w}={w}{v}"),
-                3 => format!("{k}{w}=={w}{v}"),
-                4 => format!("{k}{w}!={w}{v}"),
-                5 => format!("{k} in{w}({})", vs.join(&format!("{w},"))),
-                6 => format!("{k} notin ({})", vs.join(",")),
-                7 => format!("{k}{w}>{n}"),
-                _ => format!("{k}<{w}{n}"),
-            })
+        (key, value, proptest::collection::vec(value, 1..4), number, ws, 0..9usize).prop_map(|(k, v, vs, n, w, op)| match op {
+            0 => k,
+            1 => format!("!{w}{k}"),
+            2 => format!("{k}{w}={w}{v}"),
+            3 => format!("{k}{w}=={w}{v}"),
+            4 => format!("{k}{w}!={w}{v}"),
+            5 => format!("{k} in{w}({})", vs.join(&format!("{w},"))),
+            6 => format!("{k} notin ({})", vs.join(",")),
+            7 => format!("{k}{w}>{n}"),
+            _ => format!("{k}<{w}{n}"),
+        })
     }
 
     proptest! {

@@ -54,13 +54,7 @@ pub struct TableColumnDefinition {
 impl TableColumnDefinition {
     /// A priority-0 column without format.
     pub fn new(name: &str, type_: &str, description: &str) -> Self {
-        Self {
-            name: name.into(),
-            type_: type_.into(),
-            format: String::new(),
-            description: description.into(),
-            priority: 0,
-        }
+        Self { name: name.into(), type_: type_.into(), format: String::new(), description: description.into(), priority: 0 }
     }
 
     /// The same column shown only by `-o wide`.
@@ -121,15 +115,8 @@ impl PartialObjectMetadata {
     /// The metadata of `object` (a served object as JSON); an object without readable metadata gets an
     /// empty one.
     pub fn of(object: &Value) -> Self {
-        let metadata = object
-            .get("metadata")
-            .and_then(|m| serde_json::from_value(m.clone()).ok())
-            .unwrap_or_default();
-        Self {
-            api_version: META_API_VERSION.into(),
-            kind: "PartialObjectMetadata".into(),
-            metadata,
-        }
+        let metadata = object.get("metadata").and_then(|m| serde_json::from_value(m.clone()).ok()).unwrap_or_default();
+        Self { api_version: META_API_VERSION.into(), kind: "PartialObjectMetadata".into(), metadata }
     }
 }
 
@@ -173,19 +160,8 @@ pub fn row(cells: Vec<Value>, object: &Value, include: IncludeObject) -> TableRo
 
 /// A Table of `rows` under `columns`; `no_headers` drops the column definitions, as `noHeaders=true`
 /// asks.
-pub fn table(
-    columns: Vec<TableColumnDefinition>,
-    rows: Vec<TableRow>,
-    metadata: ListMeta,
-    no_headers: bool,
-) -> Table {
-    Table {
-        api_version: META_API_VERSION.into(),
-        kind: "Table".into(),
-        metadata,
-        column_definitions: (!no_headers).then_some(columns),
-        rows,
-    }
+pub fn table(columns: Vec<TableColumnDefinition>, rows: Vec<TableRow>, metadata: ListMeta, no_headers: bool) -> Table {
+    Table { api_version: META_API_VERSION.into(), kind: "Table".into(), metadata, column_definitions: (!no_headers).then_some(columns), rows }
 }
 
 /// NAME, READY, AGE, VERSION, described for `noun` (`Application` for apps.cozystack.io kinds,
@@ -200,13 +176,8 @@ pub fn ready_columns(noun: &str, wide: bool) -> Vec<TableColumnDefinition> {
         TableColumnDefinition::new("VERSION", "string", &format!("Version of the {noun}")),
     ];
     if wide {
-        cols.push(
-            TableColumnDefinition::new("REASON", "string", "Reason of the Ready condition").wide(),
-        );
-        cols.push(
-            TableColumnDefinition::new("MESSAGE", "string", "Message of the Ready condition")
-                .wide(),
-        );
+        cols.push(TableColumnDefinition::new("REASON", "string", "Reason of the Ready condition").wide());
+        cols.push(TableColumnDefinition::new("MESSAGE", "string", "Message of the Ready condition").wide());
     }
     cols
 }
@@ -215,19 +186,9 @@ pub fn ready_columns(noun: &str, wide: bool) -> Vec<TableColumnDefinition> {
 /// status, age at `now`, version column, then REASON and MESSAGE when `wide`. Unreadable parts show as
 /// upstream's defaults (`Unknown`, `<unknown>`).
 pub fn ready_cells(object: &Value, now: Timestamp, wide: bool) -> Vec<Value> {
-    let str_at = |p: &str| {
-        object
-            .pointer(p)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-    };
-    let conditions: Vec<Condition> = object
-        .pointer("/status/conditions")
-        .and_then(|c| serde_json::from_value(c.clone()).ok())
-        .unwrap_or_default();
-    let created: Option<Time> = object
-        .pointer("/metadata/creationTimestamp")
-        .and_then(|t| serde_json::from_value(t.clone()).ok());
+    let str_at = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or_default();
+    let conditions: Vec<Condition> = object.pointer("/status/conditions").and_then(|c| serde_json::from_value(c.clone()).ok()).unwrap_or_default();
+    let created: Option<Time> = object.pointer("/metadata/creationTimestamp").and_then(|t| serde_json::from_value(t.clone()).ok());
     let mut cells = vec![
         Value::from(str_at("/metadata/name")),
         Value::from(ready_status(&conditions)),
@@ -235,15 +196,9 @@ pub fn ready_cells(object: &Value, now: Timestamp, wide: bool) -> Vec<Value> {
         Value::from(version_column(str_at("/status/version"))),
     ];
     if wide {
-        let ready = conditions
-            .iter()
-            .find(|c| c.type_ == crate::application::CONDITION_READY);
-        cells.push(Value::from(
-            ready.map(|c| c.reason.as_str()).unwrap_or_default(),
-        ));
-        cells.push(Value::from(
-            ready.map(|c| c.message.as_str()).unwrap_or_default(),
-        ));
+        let ready = conditions.iter().find(|c| c.type_ == crate::application::CONDITION_READY);
+        cells.push(Value::from(ready.map(|c| c.reason.as_str()).unwrap_or_default()));
+        cells.push(Value::from(ready.map(|c| c.message.as_str()).unwrap_or_default()));
     }
     cells
 }
@@ -291,11 +246,7 @@ pub fn human_duration(seconds: i64) -> String {
     let minutes = seconds / 60;
     if minutes < 10 {
         let s = seconds % 60;
-        return if s == 0 {
-            format!("{minutes}m")
-        } else {
-            format!("{minutes}m{s}s")
-        };
+        return if s == 0 { format!("{minutes}m") } else { format!("{minutes}m{s}s") };
     }
     if minutes < 60 * 3 {
         return format!("{minutes}m");
@@ -303,33 +254,21 @@ pub fn human_duration(seconds: i64) -> String {
     let hours = seconds / 3600;
     if hours < 8 {
         let m = minutes % 60;
-        return if m == 0 {
-            format!("{hours}h")
-        } else {
-            format!("{hours}h{m}m")
-        };
+        return if m == 0 { format!("{hours}h") } else { format!("{hours}h{m}m") };
     }
     if hours < 48 {
         return format!("{hours}h");
     }
     if hours < 24 * 8 {
         let h = hours % 24;
-        return if h == 0 {
-            format!("{}d", hours / 24)
-        } else {
-            format!("{}d{h}h", hours / 24)
-        };
+        return if h == 0 { format!("{}d", hours / 24) } else { format!("{}d{h}h", hours / 24) };
     }
     if hours < 24 * 365 * 2 {
         return format!("{}d", hours / 24);
     }
     if hours < 24 * 365 * 8 {
         let dy = (hours / 24) % 365;
-        return if dy == 0 {
-            format!("{}y", hours / 24 / 365)
-        } else {
-            format!("{}y{dy}d", hours / 24 / 365)
-        };
+        return if dy == 0 { format!("{}y", hours / 24 / 365) } else { format!("{}y{dy}d", hours / 24 / 365) };
     }
     format!("{}y", hours / 24 / 365)
 }
@@ -399,18 +338,9 @@ mod tests {
     #[test]
     fn application_table_matches_kube_apiserver_shape() {
         let now: Timestamp = "2026-01-03T03:00:00Z".parse().unwrap();
-        let objects = [
-            postgres("a", "True", "0.1.4+abc"),
-            postgres("b", "False", ""),
-        ];
-        let rows = objects
-            .iter()
-            .map(|o| row(ready_cells(o, now, false), o, IncludeObject::Metadata))
-            .collect();
-        let meta = ListMeta {
-            resource_version: Some("7".into()),
-            ..Default::default()
-        };
+        let objects = [postgres("a", "True", "0.1.4+abc"), postgres("b", "False", "")];
+        let rows = objects.iter().map(|o| row(ready_cells(o, now, false), o, IncludeObject::Metadata)).collect();
+        let meta = ListMeta { resource_version: Some("7".into()), ..Default::default() };
         let t = table(ready_columns("Application", false), rows, meta, false);
         assert_eq!(
             serde_json::to_value(&t).unwrap(),
@@ -444,50 +374,15 @@ mod tests {
         let obj = postgres("a", "True", "1.0");
         let none = serde_json::to_value(row(vec![], &obj, IncludeObject::None)).unwrap();
         assert_eq!(none, json!({"cells": [], "object": null}));
-        assert_eq!(
-            row(vec![], &obj, IncludeObject::Object).object,
-            Some(obj.clone())
-        );
-        let t = serde_json::to_value(table(
-            ready_columns("Application", false),
-            vec![],
-            ListMeta::default(),
-            true,
-        ))
-        .unwrap();
-        assert_eq!(
-            t,
-            json!({"apiVersion": "meta.k8s.io/v1", "kind": "Table", "metadata": {}, "columnDefinitions": null, "rows": []})
-        );
-        assert_eq!(
-            ready_cells(&obj, now, true),
-            vec![
-                json!("a"),
-                json!("True"),
-                json!("30s"),
-                json!("1.0"),
-                json!("InstallSucceeded"),
-                json!("done")
-            ]
-        );
+        assert_eq!(row(vec![], &obj, IncludeObject::Object).object, Some(obj.clone()));
+        let t = serde_json::to_value(table(ready_columns("Application", false), vec![], ListMeta::default(), true)).unwrap();
+        assert_eq!(t, json!({"apiVersion": "meta.k8s.io/v1", "kind": "Table", "metadata": {}, "columnDefinitions": null, "rows": []}));
+        assert_eq!(ready_cells(&obj, now, true), vec![json!("a"), json!("True"), json!("30s"), json!("1.0"), json!("InstallSucceeded"), json!("done")]);
         let wide = ready_columns("TenantModule", true);
         assert_eq!(wide[0].description, "Name of the TenantModule");
         assert_eq!((wide[4].name.as_str(), wide[4].priority), ("REASON", 1));
-        assert_eq!(
-            ready_cells(&json!({}), now, false),
-            vec![
-                json!(""),
-                json!("Unknown"),
-                json!("<unknown>"),
-                json!("<unknown>")
-            ]
-        );
-        let cases = [
-            ("", Some(IncludeObject::Metadata)),
-            ("None", Some(IncludeObject::None)),
-            ("Object", Some(IncludeObject::Object)),
-            ("x", None),
-        ];
+        assert_eq!(ready_cells(&json!({}), now, false), vec![json!(""), json!("Unknown"), json!("<unknown>"), json!("<unknown>")]);
+        let cases = [("", Some(IncludeObject::Metadata)), ("None", Some(IncludeObject::None)), ("Object", Some(IncludeObject::Object)), ("x", None)];
         for (input, want) in cases {
             assert_eq!(IncludeObject::parse(input), want, "{input:?}");
         }
@@ -497,19 +392,12 @@ mod tests {
     fn partial_object_metadata_list() {
         let list = PartialObjectMetadataList::of(
             &[postgres("a", "True", "")],
-            ListMeta {
-                resource_version: Some("9".into()),
-                continue_: Some("tok".into()),
-                ..Default::default()
-            },
+            ListMeta { resource_version: Some("9".into()), continue_: Some("tok".into()), ..Default::default() },
         );
         let v = serde_json::to_value(&list).unwrap();
         assert_eq!(v["kind"], "PartialObjectMetadataList");
         assert_eq!(v["apiVersion"], "meta.k8s.io/v1");
-        assert_eq!(
-            v["metadata"],
-            json!({"resourceVersion": "9", "continue": "tok"})
-        );
+        assert_eq!(v["metadata"], json!({"resourceVersion": "9", "continue": "tok"}));
         assert_eq!(v["items"][0]["kind"], "PartialObjectMetadata");
         assert_eq!(v["items"][0]["metadata"]["name"], "a");
         assert!(v["items"][0].get("spec").is_none());
@@ -519,14 +407,8 @@ mod tests {
     fn application_cells_typed_and_untyped() {
         let app: Application = serde_json::from_value(postgres("a", "False", "2+x")).unwrap();
         let now: Timestamp = "2026-01-01T00:02:00Z".parse().unwrap();
-        assert_eq!(
-            typed_application_cells(&app, now, false),
-            vec![json!("a"), json!("False"), json!("2m"), json!("x")]
-        );
+        assert_eq!(typed_application_cells(&app, now, false), vec![json!("a"), json!("False"), json!("2m"), json!("x")]);
         assert_eq!(application_columns(), ready_columns("Application", false));
-        assert_eq!(
-            application_cells(&postgres("a", "True", ""))[1],
-            json!("True")
-        );
+        assert_eq!(application_cells(&postgres("a", "True", ""))[1], json!("True"));
     }
 }

@@ -47,24 +47,14 @@ pub struct ReleaseRef {
 /// `tenant-foo-bar` → `tenant-bar` in `tenant-foo`. None outside the tenant hierarchy.
 pub fn parent_release(namespace: &str) -> Option<ReleaseRef> {
     if namespace == ROOT_NAMESPACE {
-        return Some(ReleaseRef {
-            name: ROOT_NAMESPACE.into(),
-            namespace: ROOT_NAMESPACE.into(),
-        });
+        return Some(ReleaseRef { name: ROOT_NAMESPACE.into(), namespace: ROOT_NAMESPACE.into() });
     }
     if !namespace.starts_with(TENANT_PREFIX) {
         return None;
     }
     let (rest, last) = namespace.rsplit_once('-')?;
-    let release_namespace = if rest == TENANT_PREFIX.trim_end_matches('-') {
-        ROOT_NAMESPACE
-    } else {
-        rest
-    };
-    Some(ReleaseRef {
-        name: format!("{TENANT_PREFIX}{last}"),
-        namespace: release_namespace.into(),
-    })
+    let release_namespace = if rest == TENANT_PREFIX.trim_end_matches('-') { ROOT_NAMESPACE } else { rest };
+    Some(ReleaseRef { name: format!("{TENANT_PREFIX}{last}"), namespace: release_namespace.into() })
 }
 
 /// The namespace owned by the parent of the tenant owning `namespace`; None for the root and for
@@ -106,9 +96,7 @@ pub fn declared_quotas(values: &Value) -> Result<BTreeMap<String, String>, Strin
         Value::Object(o) => o,
         other => {
             let t = json_type(other);
-            return Err(format!(
-                "decode tenant values: json: cannot unmarshal {t} into Go value of type application.tenantValues"
-            ));
+            return Err(format!("decode tenant values: json: cannot unmarshal {t} into Go value of type application.tenantValues"));
         }
     };
     match obj.get("resourceQuotas") {
@@ -146,16 +134,8 @@ fn json_type(v: &Value) -> &'static str {
 /// plus every tenant namespace whose nearest bounded ancestor (itself included) is `parent_ns`, less
 /// `exclude_ns` (the tenant being written). `tenants` lists each Tenant's owned namespace and whether it
 /// declares a quota; bounded sub-tenants fall out because their reservation is counted as a sibling's.
-pub fn pool_members(
-    parent_ns: &str,
-    exclude_ns: &str,
-    tenants: &[(String, bool)],
-) -> BTreeSet<String> {
-    let bounded: BTreeSet<&str> = tenants
-        .iter()
-        .filter(|(_, b)| *b)
-        .map(|(ns, _)| ns.as_str())
-        .collect();
+pub fn pool_members(parent_ns: &str, exclude_ns: &str, tenants: &[(String, bool)]) -> BTreeSet<String> {
+    let bounded: BTreeSet<&str> = tenants.iter().filter(|(_, b)| *b).map(|(ns, _)| ns.as_str()).collect();
     let pool_root = |ns: &str| {
         let mut cur = Some(ns.to_string());
         while let Some(c) = cur {
@@ -166,12 +146,8 @@ pub fn pool_members(
         }
         None
     };
-    let mut members: BTreeSet<String> = tenants
-        .iter()
-        .map(|(ns, _)| ns)
-        .filter(|ns| *ns != exclude_ns && pool_root(ns).as_deref() == Some(parent_ns))
-        .cloned()
-        .collect();
+    let mut members: BTreeSet<String> =
+        tenants.iter().map(|(ns, _)| ns).filter(|ns| *ns != exclude_ns && pool_root(ns).as_deref() == Some(parent_ns)).cloned().collect();
     members.insert(parent_ns.to_string());
     members.remove(exclude_ns);
     members
@@ -225,11 +201,7 @@ pub fn check_child_quota(
     let parent = match parse_all(parent) {
         Ok(p) => p,
         Err(e) => {
-            return vec![FieldError::new(
-                crate::status::FieldErrorKind::Internal,
-                QUOTAS_FIELD,
-                e,
-            )];
+            return vec![FieldError::new(crate::status::FieldErrorKind::Internal, QUOTAS_FIELD, e)];
         }
     };
     let mut allocated: BTreeMap<String, Quantity> = BTreeMap::new();
@@ -243,10 +215,7 @@ pub fn check_child_quota(
     for (res, limit) in &parent {
         let Some(want) = child.get(res) else { continue };
         let alloc = allocated.get(res).unwrap_or(&zero);
-        let in_use = used
-            .get(&rendered_quota_key(res))
-            .and_then(|u| u.parse().ok())
-            .unwrap_or_else(Quantity::zero);
+        let in_use = used.get(&rendered_quota_key(res)).and_then(|u| u.parse().ok()).unwrap_or_else(Quantity::zero);
         let mut remaining = limit.clone();
         remaining.sub(alloc);
         remaining.sub(&in_use);
@@ -280,16 +249,7 @@ fn accumulate(sums: &mut BTreeMap<String, Quantity>, key: String, q: Quantity) {
 }
 
 fn parse_all(quotas: &BTreeMap<String, String>) -> Result<BTreeMap<String, Quantity>, String> {
-    quotas
-        .iter()
-        .map(|(k, v)| {
-            Ok((
-                k.clone(),
-                v.parse::<Quantity>()
-                    .map_err(|e| format!("decode tenant values: {e}"))?,
-            ))
-        })
-        .collect()
+    quotas.iter().map(|(k, v)| Ok((k.clone(), v.parse::<Quantity>().map_err(|e| format!("decode tenant values: {e}"))?))).collect()
 }
 
 /// How a quantity is written, as resource.Format: it survives arithmetic so results read like inputs.
@@ -318,9 +278,7 @@ pub struct Quantity {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QuantityError {
     /// Not of the shape `<number><suffix>`.
-    #[error(
-        "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
-    )]
+    #[error("quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")]
     Format,
     /// The number part does not parse.
     #[error("unable to parse numeric part of quantity")]
@@ -340,11 +298,7 @@ const MAX_BINARY_NANOS: i128 = i64::MAX as i128 * NANOS_PER_UNIT;
 impl Quantity {
     /// Zero, as the zero resource.Quantity (which takes the other operand's format in arithmetic).
     pub fn zero() -> Self {
-        Self {
-            nanos: 0,
-            format: QuantityFormat::DecimalSI,
-            text: None,
-        }
+        Self { nanos: 0, format: QuantityFormat::DecimalSI, text: None }
     }
 
     /// The value in nanounits.
@@ -420,11 +374,7 @@ fn split_quantity(s: &str) -> Result<Parts<'_>, QuantityError> {
     }
     let digits = |from: usize| from + b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
     let num_end = digits(pos);
-    let num = if num_end == pos {
-        "0"
-    } else {
-        &s[pos..num_end]
-    };
+    let num = if num_end == pos { "0" } else { &s[pos..num_end] };
     pos = num_end;
     let mut denom = "";
     if pos < b.len() && b[pos] == b'.' {
@@ -442,36 +392,13 @@ fn split_quantity(s: &str) -> Result<Parts<'_>, QuantityError> {
     if digits(pos) != b.len() {
         return Err(QuantityError::Format);
     }
-    Ok(Parts {
-        positive,
-        num,
-        denom,
-        suffix: &s[suffix_start..],
-    })
+    Ok(Parts { positive, num, denom, suffix: &s[suffix_start..] })
 }
 
 /// (base, exponent, format) of a suffix, as resource's suffixHandler.interpret.
 fn interpret_suffix(suffix: &str) -> Option<(u32, i32, QuantityFormat)> {
-    const DECIMAL: &[(&str, i32)] = &[
-        ("n", -9),
-        ("u", -6),
-        ("m", -3),
-        ("", 0),
-        ("k", 3),
-        ("M", 6),
-        ("G", 9),
-        ("T", 12),
-        ("P", 15),
-        ("E", 18),
-    ];
-    const BINARY: &[(&str, i32)] = &[
-        ("Ki", 10),
-        ("Mi", 20),
-        ("Gi", 30),
-        ("Ti", 40),
-        ("Pi", 50),
-        ("Ei", 60),
-    ];
+    const DECIMAL: &[(&str, i32)] = &[("n", -9), ("u", -6), ("m", -3), ("", 0), ("k", 3), ("M", 6), ("G", 9), ("T", 12), ("P", 15), ("E", 18)];
+    const BINARY: &[(&str, i32)] = &[("Ki", 10), ("Mi", 20), ("Gi", 30), ("Ti", 40), ("Pi", 50), ("Ei", 60)];
     if let Some((_, e)) = DECIMAL.iter().find(|(s, _)| *s == suffix) {
         return Some((10, *e, QuantityFormat::DecimalSI));
     }
@@ -479,11 +406,7 @@ fn interpret_suffix(suffix: &str) -> Option<(u32, i32, QuantityFormat)> {
         return Some((2, *e, QuantityFormat::BinarySI));
     }
     let exp = suffix.strip_prefix(['e', 'E']).filter(|e| !e.is_empty())?;
-    Some((
-        10,
-        exp.parse::<i64>().ok()? as i32,
-        QuantityFormat::DecimalExponent,
-    ))
+    Some((10, exp.parse::<i64>().ok()? as i32, QuantityFormat::DecimalExponent))
 }
 
 impl FromStr for Quantity {
@@ -494,27 +417,19 @@ impl FromStr for Quantity {
             return Err(QuantityError::Format);
         }
         if s == "0" {
-            return Ok(Self {
-                text: Some("0".into()),
-                ..Self::zero()
-            });
+            return Ok(Self { text: Some("0".into()), ..Self::zero() });
         }
         let p = split_quantity(s)?;
-        let (base, exponent, parsed_format) =
-            interpret_suffix(p.suffix).ok_or(QuantityError::Suffix)?;
+        let (base, exponent, parsed_format) = interpret_suffix(p.suffix).ok_or(QuantityError::Suffix)?;
         let mut format = parsed_format;
 
         // value = (num.denom) × base^exponent, in nanounits, rounded away from zero as upstream does so
         // that a tiny request still asks for something.
         let frac = p.denom.trim_end_matches('0');
-        let mantissa: i128 = format!("{}{frac}", p.num)
-            .parse()
-            .map_err(|_| QuantityError::Range)?;
+        let mantissa: i128 = format!("{}{frac}", p.num).parse().map_err(|_| QuantityError::Range)?;
         let scale10 = 9 - frac.len() as i32 + if base == 10 { exponent } else { 0 };
         let shift = if base == 2 { exponent as u32 } else { 0 };
-        let magnitude = mantissa
-            .checked_mul(1i128 << shift)
-            .and_then(|m| scale_pow10_up(m, scale10));
+        let magnitude = mantissa.checked_mul(1i128 << shift).and_then(|m| scale_pow10_up(m, scale10));
         let mut nanos = match magnitude {
             Some(n) => n,
             // Binary quantities are capped below anyway, so overflowing one is the cap.
@@ -531,11 +446,7 @@ impl FromStr for Quantity {
             nanos = -nanos;
         }
         let text = keeps_text(&p, parsed_format, exponent).then(|| s.to_string());
-        Ok(Self {
-            nanos,
-            format,
-            text,
-        })
+        Ok(Self { nanos, format, text })
     }
 }
 
@@ -555,11 +466,7 @@ fn scale_pow10_up(m: i128, e: i32) -> Option<i128> {
 fn keeps_text(p: &Parts<'_>, format: QuantityFormat, exponent: i32) -> bool {
     let (num, denom) = (p.num.len() as i32, p.denom.len() as i32);
     let (precision, scale, mantissa) = match format {
-        QuantityFormat::BinarySI if exponent >= 0 && denom == 0 => (
-            15 - num - (exponent as f32 * 3.0 / 10.0) as i32 - 1,
-            0,
-            1i64.checked_shl(exponent as u32),
-        ),
+        QuantityFormat::BinarySI if exponent >= 0 && denom == 0 => (15 - num - (exponent as f32 * 3.0 / 10.0) as i32 - 1, 0, 1i64.checked_shl(exponent as u32)),
         QuantityFormat::BinarySI => (-1, 0, None),
         _ => (18 - num - denom, exponent - denom, Some(1)),
     };
@@ -589,9 +496,7 @@ impl fmt::Display for Quantity {
             return f.write_str("0");
         }
         let mut format = self.format;
-        if format == QuantityFormat::BinarySI
-            && (self.nanos.abs() < 1024 * NANOS_PER_UNIT || self.nanos % NANOS_PER_UNIT != 0)
-        {
+        if format == QuantityFormat::BinarySI && (self.nanos.abs() < 1024 * NANOS_PER_UNIT || self.nanos % NANOS_PER_UNIT != 0) {
             // Small or fractional binary values read better (and exactly) in decimal.
             format = QuantityFormat::DecimalSI;
         }
@@ -601,11 +506,7 @@ impl fmt::Display for Quantity {
                 units /= 1024;
                 step += 1;
             }
-            return write!(
-                f,
-                "{units}{}",
-                ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"][step]
-            );
+            return write!(f, "{units}{}", ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"][step]);
         }
         let (mut m, mut e) = (self.nanos, -9i32);
         while m % 10 == 0 {
@@ -617,11 +518,7 @@ impl fmt::Display for Quantity {
             e -= 1;
         }
         if format == QuantityFormat::DecimalExponent {
-            return if e == 0 {
-                write!(f, "{m}")
-            } else {
-                write!(f, "{m}e{e}")
-            };
+            return if e == 0 { write!(f, "{m}") } else { write!(f, "{m}e{e}") };
         }
         while e > 18 {
             m *= 1000;
@@ -650,10 +547,7 @@ mod tests {
     use serde_json::json;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -672,33 +566,12 @@ mod tests {
 
     #[test]
     fn parent_releases() {
-        let r = |name: &str, namespace: &str| {
-            Some(ReleaseRef {
-                name: name.into(),
-                namespace: namespace.into(),
-            })
-        };
+        let r = |name: &str, namespace: &str| Some(ReleaseRef { name: name.into(), namespace: namespace.into() });
         let cases = [
-            (
-                "root is its own parent",
-                "tenant-root",
-                r("tenant-root", "tenant-root"),
-            ),
-            (
-                "child of root",
-                "tenant-foo",
-                r("tenant-foo", "tenant-root"),
-            ),
-            (
-                "grandchild",
-                "tenant-foo-bar",
-                r("tenant-bar", "tenant-foo"),
-            ),
-            (
-                "deeper",
-                "tenant-foo-bar-baz",
-                r("tenant-baz", "tenant-foo-bar"),
-            ),
+            ("root is its own parent", "tenant-root", r("tenant-root", "tenant-root")),
+            ("child of root", "tenant-foo", r("tenant-foo", "tenant-root")),
+            ("grandchild", "tenant-foo-bar", r("tenant-bar", "tenant-foo")),
+            ("deeper", "tenant-foo-bar-baz", r("tenant-baz", "tenant-foo-bar")),
             ("not a tenant namespace", "default", None),
             ("prefix only in the middle", "my-tenant-x", None),
         ];
@@ -706,14 +579,8 @@ mod tests {
             assert_eq!(parent_release(ns), want, "{what}");
         }
         assert_eq!(parent_namespace("tenant-root"), None);
-        assert_eq!(
-            parent_namespace("tenant-foo").as_deref(),
-            Some("tenant-root")
-        );
-        assert_eq!(
-            parent_namespace("tenant-foo-bar").as_deref(),
-            Some("tenant-foo")
-        );
+        assert_eq!(parent_namespace("tenant-foo").as_deref(), Some("tenant-root"));
+        assert_eq!(parent_namespace("tenant-foo-bar").as_deref(), Some("tenant-foo"));
         assert_eq!(parent_namespace("kube-system"), None);
     }
 
@@ -751,20 +618,10 @@ mod tests {
                     "decode tenant values: json: cannot unmarshal string into Go struct field tenantValues.resourceQuotas of type map[string]resource.Quantity",
                 ),
             ),
-            (
-                "values not an object",
-                json!([1]),
-                Err(
-                    "decode tenant values: json: cannot unmarshal array into Go value of type application.tenantValues",
-                ),
-            ),
+            ("values not an object", json!([1]), Err("decode tenant values: json: cannot unmarshal array into Go value of type application.tenantValues")),
         ];
         for (what, values, want) in cases {
-            assert_eq!(
-                declared_quotas(&values),
-                want.map_err(str::to_string),
-                "{what}"
-            );
+            assert_eq!(declared_quotas(&values), want.map_err(str::to_string), "{what}");
         }
     }
 
@@ -838,10 +695,7 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(input.parse::<Quantity>().unwrap_err(), want, "{input:?}");
         }
-        assert_eq!(
-            QuantityError::Format.to_string(),
-            "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
-        );
+        assert_eq!(QuantityError::Format.to_string(), "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'");
     }
 
     #[test]
@@ -852,11 +706,7 @@ mod tests {
         assert_eq!(a.to_string(), "8704Mi");
         let mut z = Quantity::zero();
         z.add(&q("2Gi"));
-        assert_eq!(
-            z.to_string(),
-            "2Gi",
-            "a zero receiver takes the other's format"
-        );
+        assert_eq!(z.to_string(), "2Gi", "a zero receiver takes the other's format");
         let mut c = q("1");
         c.sub(&q("1500m"));
         assert_eq!(c.to_string(), "-500m");
@@ -867,57 +717,25 @@ mod tests {
 
     #[test]
     fn pool_membership() {
-        let tenants: Vec<(String, bool)> = [
-            ("tenant-root", true),
-            ("tenant-a", false),
-            ("tenant-a-x", false),
-            ("tenant-b", true),
-            ("tenant-b-y", false),
-            ("tenant-c", false),
-        ]
-        .iter()
-        .map(|(ns, b)| (ns.to_string(), *b))
-        .collect();
-        let got = pool_members("tenant-root", "tenant-c", &tenants);
-        let want: BTreeSet<String> = ["tenant-root", "tenant-a", "tenant-a-x"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(
-            got, want,
-            "bounded tenant-b and its pool are out, the child itself too"
-        );
-        let b_pool = pool_members("tenant-b", "tenant-b-new", &tenants);
-        assert_eq!(
-            b_pool,
-            ["tenant-b", "tenant-b-y"]
+        let tenants: Vec<(String, bool)> =
+            [("tenant-root", true), ("tenant-a", false), ("tenant-a-x", false), ("tenant-b", true), ("tenant-b-y", false), ("tenant-c", false)]
                 .iter()
-                .map(|s| s.to_string())
-                .collect()
-        );
+                .map(|(ns, b)| (ns.to_string(), *b))
+                .collect();
+        let got = pool_members("tenant-root", "tenant-c", &tenants);
+        let want: BTreeSet<String> = ["tenant-root", "tenant-a", "tenant-a-x"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(got, want, "bounded tenant-b and its pool are out, the child itself too");
+        let b_pool = pool_members("tenant-b", "tenant-b-new", &tenants);
+        assert_eq!(b_pool, ["tenant-b", "tenant-b-y"].iter().map(|s| s.to_string()).collect());
     }
 
     #[test]
     fn pool_usage_is_max_per_namespace_summed() {
         let usage = pool_usage(&[
-            vec![
-                map(&[("limits.cpu", "2"), ("pods", "3")]),
-                map(&[("limits.cpu", "1500m"), ("pods", "5")]),
-            ],
-            vec![map(&[
-                ("limits.cpu", "500m"),
-                ("requests.storage", "10Gi"),
-                ("bad", "x"),
-            ])],
+            vec![map(&[("limits.cpu", "2"), ("pods", "3")]), map(&[("limits.cpu", "1500m"), ("pods", "5")])],
+            vec![map(&[("limits.cpu", "500m"), ("requests.storage", "10Gi"), ("bad", "x")])],
         ]);
-        assert_eq!(
-            usage,
-            map(&[
-                ("limits.cpu", "2500m"),
-                ("pods", "5"),
-                ("requests.storage", "10Gi")
-            ])
-        );
+        assert_eq!(usage, map(&[("limits.cpu", "2500m"), ("pods", "5"), ("requests.storage", "10Gi")]));
     }
 
     fn messages(errs: &[FieldError]) -> Vec<String> {
@@ -936,10 +754,7 @@ mod tests {
     #[test]
     fn child_over_remaining_quota_is_forbidden_per_resource() {
         let parent = map(&[("storage", "100Gi"), ("cpu", "10"), ("memory", "1Gi")]);
-        let siblings = [
-            map(&[("cpu", "4"), ("storage", "40Gi")]),
-            map(&[("cpu", "1")]),
-        ];
+        let siblings = [map(&[("cpu", "4"), ("storage", "40Gi")]), map(&[("cpu", "1")])];
         let used = map(&[("limits.cpu", "2"), ("requests.storage", "50Gi")]);
         let child = map(&[("cpu", "3500m"), ("storage", "20Gi"), ("memory", "2Gi")]);
         let errs = check_child_quota(&child, &parent, &siblings, &used);
@@ -956,12 +771,7 @@ mod tests {
 
     #[test]
     fn overcommitted_parent_reports_a_negative_remainder() {
-        let errs = check_child_quota(
-            &map(&[("cpu", "1")]),
-            &map(&[("cpu", "2")]),
-            &[map(&[("cpu", "3")])],
-            &map(&[]),
-        );
+        let errs = check_child_quota(&map(&[("cpu", "1")]), &map(&[("cpu", "2")]), &[map(&[("cpu", "3")])], &map(&[]));
         assert_eq!(
             messages(&errs),
             vec![
@@ -972,12 +782,7 @@ mod tests {
 
     #[test]
     fn malformed_child_quota_is_invalid() {
-        let errs = check_child_quota(
-            &map(&[("cpu", "lots")]),
-            &map(&[("cpu", "2")]),
-            &[],
-            &map(&[]),
-        );
+        let errs = check_child_quota(&map(&[("cpu", "lots")]), &map(&[("cpu", "2")]), &[], &map(&[]));
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].kind, FieldErrorKind::Invalid);
         assert_eq!(
@@ -990,18 +795,8 @@ mod tests {
 
     #[test]
     fn malformed_parent_quota_is_an_internal_error() {
-        let errs = check_child_quota(
-            &map(&[("cpu", "1")]),
-            &map(&[("cpu", "1ki")]),
-            &[],
-            &map(&[]),
-        );
-        assert_eq!(
-            messages(&errs),
-            vec![
-                "spec.resourceQuotas: Internal error: decode tenant values: unable to parse quantity's suffix"
-            ]
-        );
+        let errs = check_child_quota(&map(&[("cpu", "1")]), &map(&[("cpu", "1ki")]), &[], &map(&[]));
+        assert_eq!(messages(&errs), vec!["spec.resourceQuotas: Internal error: decode tenant values: unable to parse quantity's suffix"]);
         assert_eq!(errs[0].kind, FieldErrorKind::Internal);
     }
 
@@ -1010,25 +805,11 @@ mod tests {
         let cases = [
             ("unbounded child", map(&[]), map(&[("cpu", "1")]), vec![]),
             ("unbounded parent", map(&[("cpu", "100")]), map(&[]), vec![]),
-            (
-                "resource the parent does not bound",
-                map(&[("gpu", "100")]),
-                map(&[("cpu", "1")]),
-                vec![],
-            ),
-            (
-                "malformed sibling skipped",
-                map(&[("cpu", "1")]),
-                map(&[("cpu", "1")]),
-                vec![map(&[("cpu", "x")])],
-            ),
+            ("resource the parent does not bound", map(&[("gpu", "100")]), map(&[("cpu", "1")]), vec![]),
+            ("malformed sibling skipped", map(&[("cpu", "1")]), map(&[("cpu", "1")]), vec![map(&[("cpu", "x")])]),
         ];
         for (what, child, parent, siblings) in cases {
-            assert_eq!(
-                check_child_quota(&child, &parent, &siblings, &map(&[])),
-                vec![],
-                "{what}"
-            );
+            assert_eq!(check_child_quota(&child, &parent, &siblings, &map(&[])), vec![], "{what}");
         }
     }
 }

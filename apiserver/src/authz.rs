@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::authorization::v1::{
-    NonResourceAttributes, ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
-};
+use k8s_openapi::api::authorization::v1::{NonResourceAttributes, ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
 
 use crate::authn::UserInfo;
 use crate::request_info::RequestInfo;
@@ -58,15 +56,15 @@ impl Authorizer {
         let Some(client) = &self.client else { return Ok(Decision::Allow) };
         let spec = review_spec(user, info);
         let key = serde_json::to_string(&spec).map_err(|e| e.to_string())?;
-        if let Some(at) = self.allowed.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            if at.elapsed() < self.allow_ttl {
-                return Ok(Decision::Allow);
-            }
+        if let Some(at) = self.allowed.lock().unwrap_or_else(|e| e.into_inner()).get(&key)
+            && at.elapsed() < self.allow_ttl
+        {
+            return Ok(Decision::Allow);
         }
-        if let Some((at, why)) = self.denied.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            if at.elapsed() < self.deny_ttl {
-                return Ok(Decision::Deny(why.clone()));
-            }
+        if let Some((at, why)) = self.denied.lock().unwrap_or_else(|e| e.into_inner()).get(&key)
+            && at.elapsed() < self.deny_ttl
+        {
+            return Ok(Decision::Deny(why.clone()));
         }
         let api: kube::Api<SubjectAccessReview> = kube::Api::all(client.clone());
         let review = SubjectAccessReview { spec, ..Default::default() };

@@ -73,6 +73,23 @@ pub struct Flags {
     /// Log format: text or json.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+    /// Groups treated as cluster admins by admission (reserved keys, a Tenant's spec.host).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "system:masters,system:serviceaccounts:cozy-system,system:serviceaccounts:cozy-cert-manager,system:serviceaccounts:cozy-fluxcd,system:serviceaccounts:kube-system"
+    )]
+    pub admission_cluster_admin_groups: Vec<String>,
+    /// Namespaces outside tenant-* where applications may be created.
+    #[arg(long, value_delimiter = ',', default_value = "")]
+    pub admission_app_namespace_exceptions: Vec<String>,
+    /// Label and annotation prefixes only cluster admins may set, change or remove.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "apps.cozystack.io/,internal.cozystack.io/,platform.cozystack.io/,tenant.cozystack.io/,namespace.cozystack.io/,helm.toolkit.fluxcd.io/,sharding.fluxcd.io/"
+    )]
+    pub admission_reserved_prefixes: Vec<String>,
     /// HelmRelease spec.interval.
     #[arg(long, value_parser = positive_duration, default_value = "5m")]
     pub helmrelease_interval: Duration,
@@ -88,6 +105,17 @@ pub struct Flags {
     /// HelmRelease maxHistory (0 = unlimited).
     #[arg(long, default_value_t = 5)]
     pub helmrelease_max_history: u32,
+    /// Events kept per watch cache: a watch may resume from any resourceVersion they cover; older ones get 410
+    /// Gone, and so does a watcher that falls that far behind.
+    #[arg(long, default_value_t = 10_000)]
+    pub watch_cache_history_size: usize,
+    /// Time between BOOKMARK events on watches that allow them.
+    #[arg(long, value_parser = positive_duration, default_value = "1m")]
+    pub watch_bookmark_interval: Duration,
+    /// How long a consistent list or watch waits for the watch cache to catch up with the backend while events
+    /// flow, before the backend answers it instead (0s: never wait).
+    #[arg(long, value_parser = duration, default_value = "100ms")]
+    pub watch_cache_consistent_read_wait: Duration,
 }
 
 #[cfg(test)]

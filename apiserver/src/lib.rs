@@ -5,11 +5,15 @@
 //! - [`filters`]: the request pipeline, one list in request order.
 //! - [`request_info`]: the typed parse of every request path.
 //! - [`authn`], [`authz`]: delegated authentication and authorization.
+//! - [`admission`]: the built-in admission plugins that keep tenants apart.
 //! - [`handlers`]: discovery, health, metrics and the resource verbs.
 //! - [`negotiate`], [`body`]: content negotiation and response building.
 //! - [`tls`], [`metrics`], [`flags`].
 #![deny(missing_docs)]
+// A Kubernetes Status is the error of every request step; boxing it would only add allocations on error paths.
+#![allow(clippy::result_large_err)]
 
+pub mod admission;
 pub mod authn;
 pub mod authz;
 pub mod body;

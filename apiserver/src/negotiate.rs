@@ -43,7 +43,7 @@ pub fn parse_accept(header: Option<&str>) -> Vec<MediaRange> {
             (m.q > 0).then_some(m)
         })
         .collect();
-    out.sort_by(|a, b| b.q.cmp(&a.q));
+    out.sort_by_key(|m| std::cmp::Reverse(m.q));
     out
 }
 

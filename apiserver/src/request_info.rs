@@ -105,11 +105,7 @@ impl RequestInfo {
     }
 
     /// The attributes of a request, or why the path cannot be understood.
-    pub fn try_parse(
-        method: impl AsRef<str>,
-        path: &str,
-        query: Option<&str>,
-    ) -> Result<Self, RequestInfoError> {
+    pub fn try_parse(method: impl AsRef<str>, path: &str, query: Option<&str>) -> Result<Self, RequestInfoError> {
         match resolve(method.as_ref(), path, query) {
             (info, None) => Ok(info),
             (_, Some(err)) => Err(err),
@@ -118,19 +114,11 @@ impl RequestInfo {
 }
 
 /// `NewRequestInfo`: the info, and the error upstream would return with it.
-fn resolve(
-    method: &str,
-    raw_path: &str,
-    raw_query: Option<&str>,
-) -> (RequestInfo, Option<RequestInfoError>) {
+fn resolve(method: &str, raw_path: &str, raw_query: Option<&str>) -> (RequestInfo, Option<RequestInfoError>) {
     let (path, bad_escape) = unescape(raw_path, false);
     let err = bad_escape.map(|escape| RequestInfoError::InvalidEscape { escape });
     // Start as a non-resource request until proven otherwise.
-    let mut info = RequestInfo {
-        path,
-        verb: method.to_lowercase(),
-        ..Default::default()
-    };
+    let mut info = RequestInfo { path, verb: method.to_lowercase(), ..Default::default() };
     let segments = split_path(&info.path);
     let mut cur: &[String] = &segments;
 
@@ -165,8 +153,7 @@ fn resolve(
         [special, rest @ ..] if SPECIAL_VERBS.contains(&special.as_str()) => {
             if rest.is_empty() {
                 // As Go prints the URL, but with the path as sent rather than re-escaped.
-                let url =
-                    raw_query.map_or_else(|| raw_path.to_string(), |q| format!("{raw_path}?{q}"));
+                let url = raw_query.map_or_else(|| raw_path.to_string(), |q| format!("{raw_path}?{q}"));
                 return (info, err.or(Some(RequestInfoError::NoResource { url })));
             }
             info.verb = special.clone();
@@ -203,15 +190,8 @@ fn resolve(
     let query = Query::parse(raw_query.unwrap_or_default());
     if info.name.is_empty() && info.verb == "get" {
         let list_options = decodes_as_list_options(&query);
-        info.verb = if is_watch(&query, list_options.is_some()) {
-            "watch"
-        } else {
-            "list"
-        }
-        .to_string();
-        if let Some(name) = list_options
-            .as_ref()
-            .and_then(|fs| fs.exact_value("metadata.name"))
+        info.verb = if is_watch(&query, list_options.is_some()) { "watch" } else { "list" }.to_string();
+        if let Some(name) = list_options.as_ref().and_then(|fs| fs.exact_value("metadata.name"))
             && is_path_segment_name(name)
         {
             info.name = name.to_string();
@@ -258,16 +238,7 @@ fn is_watch(query: &Query, options_decoded: bool) -> bool {
         return false;
     };
     let is_false = if options_decoded {
-        value
-            .chars()
-            .map(|c| {
-                if c == 'ſ' {
-                    's'
-                } else {
-                    c.to_ascii_lowercase()
-                }
-            })
-            .eq("false".chars())
+        value.chars().map(|c| if c == 'ſ' { 's' } else { c.to_ascii_lowercase() }).eq("false".chars())
     } else {
         value.to_lowercase() == "false"
     };
@@ -282,11 +253,7 @@ fn is_path_segment_name(name: &str) -> bool {
 /// `splitPath`: the segments between slashes, none for `/`.
 fn split_path(path: &str) -> Vec<String> {
     let trimmed = path.trim_matches('/');
-    if trimmed.is_empty() {
-        Vec::new()
-    } else {
-        trimmed.split('/').map(str::to_string).collect()
-    }
+    if trimmed.is_empty() { Vec::new() } else { trimmed.split('/').map(str::to_string).collect() }
 }
 
 /// A query string decoded as Go's `url.ParseQuery`: `&`-separated, `+` for space, pairs with a `;` or a bad
@@ -314,10 +281,7 @@ impl Query {
 
     /// The first value of `key`, as `url.Values.Get`.
     fn first(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 }
 
@@ -330,10 +294,7 @@ fn unescape(s: &str, plus_is_space: bool) -> (String, Option<String>) {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         match b {
-            b'%' => match (
-                bytes.get(i + 1).and_then(hex),
-                bytes.get(i + 2).and_then(hex),
-            ) {
+            b'%' => match (bytes.get(i + 1).and_then(hex), bytes.get(i + 2).and_then(hex)) {
                 (Some(hi), Some(lo)) => {
                     out.push(hi << 4 | lo);
                     i += 3;
@@ -364,9 +325,7 @@ mod tests {
 
     /// A request target split into its path and query.
     fn split_target(target: &str) -> (&str, Option<&str>) {
-        target
-            .split_once('?')
-            .map_or((target, None), |(p, q)| (p, Some(q)))
+        target.split_once('?').map_or((target, None), |(p, q)| (p, Some(q)))
     }
 
     /// Parses a request line's target.
@@ -468,13 +427,7 @@ mod tests {
             };
             assert_eq!(got, want, "{} {}", r.method, r.url);
             let (path, query) = split_target(r.url);
-            assert_eq!(
-                RequestInfo::try_parse(r.method, path, query),
-                Ok(got),
-                "{} {}",
-                r.method,
-                r.url
-            );
+            assert_eq!(RequestInfo::try_parse(r.method, path, query), Ok(got), "{} {}", r.method, r.url);
         }
     }
 
@@ -504,16 +457,8 @@ mod tests {
         for (method, url, verb, prefix) in rows {
             let got = info(method, url);
             assert!(!got.is_resource_request, "{method} {url}");
-            assert_eq!(
-                (got.verb.as_str(), got.api_prefix.as_str()),
-                (verb, prefix),
-                "{method} {url}"
-            );
-            assert_eq!(
-                (got.resource.as_str(), got.name.as_str(), got.parts.len()),
-                ("", "", 0),
-                "{method} {url}"
-            );
+            assert_eq!((got.verb.as_str(), got.api_prefix.as_str()), (verb, prefix), "{method} {url}");
+            assert_eq!((got.resource.as_str(), got.name.as_str(), got.parts.len()), ("", "", 0), "{method} {url}");
         }
     }
 
@@ -562,12 +507,7 @@ mod tests {
         for (method, url, name, verb, field_selector, label_selector) in rows {
             let got = info(method, url);
             assert_eq!(
-                (
-                    got.name.as_str(),
-                    got.verb.as_str(),
-                    got.field_selector.as_str(),
-                    got.label_selector.as_str()
-                ),
+                (got.name.as_str(), got.verb.as_str(), got.field_selector.as_str(), got.label_selector.as_str()),
                 (name, verb, field_selector, label_selector),
                 "{method} {url}"
             );
@@ -595,20 +535,9 @@ mod tests {
         }
         let partial = RequestInfo::parse("GET", "/apis/g/v1/watch", None);
         assert!(partial.is_resource_request);
-        assert_eq!(
-            (
-                partial.verb.as_str(),
-                partial.api_group.as_str(),
-                partial.api_version.as_str(),
-                partial.resource.as_str()
-            ),
-            ("get", "g", "v1", "")
-        );
+        assert_eq!((partial.verb.as_str(), partial.api_group.as_str(), partial.api_version.as_str(), partial.resource.as_str()), ("get", "g", "v1", ""));
         let lenient = RequestInfo::parse("GET", "/api/v1/pods/a%zz", None);
-        assert_eq!(
-            (lenient.name.as_str(), lenient.path.as_str()),
-            ("a%zz", "/api/v1/pods/a%zz")
-        );
+        assert_eq!((lenient.name.as_str(), lenient.path.as_str()), ("a%zz", "/api/v1/pods/a%zz"));
     }
 
     #[test]
@@ -625,20 +554,11 @@ mod tests {
         ];
         for (raw, want) in rows {
             let got = Query::parse(raw).0;
-            let want: Vec<(String, String)> = want
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
+            let want: Vec<(String, String)> = want.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
             assert_eq!(got, want, "{raw:?}");
         }
-        assert!(
-            Query::parse(&"a=1&".repeat(MAX_QUERY_PARAMS)).0.is_empty(),
-            "too many parameters"
-        );
-        assert_eq!(
-            Query::parse(&"a=1&".repeat(MAX_QUERY_PARAMS - 1)).0.len(),
-            MAX_QUERY_PARAMS - 1
-        );
+        assert!(Query::parse(&"a=1&".repeat(MAX_QUERY_PARAMS)).0.is_empty(), "too many parameters");
+        assert_eq!(Query::parse(&"a=1&".repeat(MAX_QUERY_PARAMS - 1)).0.len(), MAX_QUERY_PARAMS - 1);
     }
 
     #[test]
@@ -656,10 +576,7 @@ mod tests {
             assert_eq!(tried, info, "{method} {path} {query:?}");
         }
         if info.is_resource_request {
-            assert!(
-                API_PREFIXES.contains(&info.api_prefix.as_str()),
-                "{method} {path} {query:?}"
-            );
+            assert!(API_PREFIXES.contains(&info.api_prefix.as_str()), "{method} {path} {query:?}");
         }
     }
 
@@ -667,34 +584,13 @@ mod tests {
 
     #[test]
     fn every_short_path_is_understood() {
-        let segments = [
-            "api",
-            "apis",
-            "g",
-            "v1",
-            "watch",
-            "proxy",
-            "namespaces",
-            "status",
-            "x",
-            "",
-            "%2F",
-            "%z",
-        ];
-        let queries = [
-            None,
-            Some(""),
-            Some("watch=1&fieldSelector=metadata.name%3Dx"),
-            Some("limit=a;&watch=%"),
-        ];
+        let segments = ["api", "apis", "g", "v1", "watch", "proxy", "namespaces", "status", "x", "", "%2F", "%z"];
+        let queries = [None, Some(""), Some("watch=1&fieldSelector=metadata.name%3Dx"), Some("limit=a;&watch=%")];
         // Every path of up to four segments: 22,621 of them.
         let mut level = vec![String::new()];
         let mut paths = level.clone();
         for _ in 0..4 {
-            level = level
-                .iter()
-                .flat_map(|p| segments.iter().map(move |s| format!("{p}/{s}")))
-                .collect();
+            level = level.iter().flat_map(|p| segments.iter().map(move |s| format!("{p}/{s}"))).collect();
             paths.extend(level.iter().cloned());
         }
         for path in &paths {
@@ -708,9 +604,7 @@ mod tests {
 
     #[test]
     fn random_input_never_panics() {
-        let alphabet: Vec<char> = "/apiswtchrxyznm0123456789%+=&;?.,!()éſ\0 \t"
-            .chars()
-            .collect();
+        let alphabet: Vec<char> = "/apiswtchrxyznm0123456789%+=&;?.,!()éſ\0 \t".chars().collect();
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
         let mut next = move || {
             seed ^= seed << 13;
@@ -720,9 +614,7 @@ mod tests {
         };
         let mut text = |len: u64| -> String {
             let n = next() % len;
-            (0..n)
-                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
-                .collect()
+            (0..n).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect()
         };
         for _ in 0..20_000 {
             let (method, path, query) = (text(6), text(40), text(30));

@@ -58,10 +58,16 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
             flags.authorization_webhook_cache_authorized_ttl,
             flags.authorization_webhook_cache_unauthorized_ttl,
         ),
+        admission: Arc::new(crate::admission::built_in_chain(crate::admission::AdmissionConfig {
+            cluster_admin_groups: flags.admission_cluster_admin_groups.clone(),
+            app_namespace_exceptions: flags.admission_app_namespace_exceptions.iter().filter(|s| !s.is_empty()).cloned().collect(),
+            reserved_prefixes: flags.admission_reserved_prefixes.iter().filter(|s| !s.is_empty()).cloned().collect(),
+        })),
         limits: Limits::new(flags.max_requests_inflight, flags.max_mutating_requests_inflight, flags.request_timeout, flags.max_request_body_bytes),
         metrics: Default::default(),
         catalog,
         discovery: Default::default(),
+        openapi: Default::default(),
         shutdown: shutdown_rx.clone(),
         ready: Default::default(),
     });
@@ -88,20 +94,28 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
     let on_change = Arc::new(move |broken: &[storage::definitions::Broken]| {
         metrics_state.metrics.set_broken_definitions(broken.iter().map(|b| b.name.as_str()));
     });
-    tokio::spawn(storage::definitions::watch_definitions(
-        Backend::new(backend.clone()),
-        settings,
-        state.catalog.clone(),
-        Default::default(),
-        on_change,
-        definitions_synced.clone(),
-    ));
+    // The tenant resources of core.cozystack.io, served whatever the definitions say; TenantNamespace answers
+    // from the authorization index, fed by its own watches.
+    let rbac_index = storage::rbac_index::RbacIndex::new();
+    tokio::spawn(storage::rbac_index::watch::run(rbac_index.clone(), backend.clone()));
+    // One backend for every registry, so that all application kinds share one HelmRelease watch cache.
+    let watch_caches = storage::watch_cache::WatchCacheConfig {
+        history_size: flags.watch_cache_history_size,
+        bookmark_interval: flags.watch_bookmark_interval,
+        consistent_read_wait: flags.watch_cache_consistent_read_wait,
+        ..Default::default()
+    };
+    let store_backend = Backend::with_watch_caches(backend.clone(), watch_caches);
+    let apps_cache = store_backend.watch_cache(&storage::backend::HELM_RELEASES, &storage::resources::application::cache_selector());
+    let core = storage::resources::core_registries(&store_backend, rbac_index.clone());
+    tokio::spawn(storage::definitions::watch_definitions(store_backend, settings, state.catalog.clone(), core, on_change, definitions_synced.clone()));
 
-    // Ready once the authentication settings and the definitions are known: before that, front-proxy
-    // requests would fail and kinds would be missing.
+    // Ready once the authentication settings, the definitions, the authorization index and the applications'
+    // watch cache are known: before that, front-proxy requests would fail, kinds would be missing and tenant
+    // namespaces incomplete.
     let ready_state = state.clone();
     tokio::spawn(async move {
-        tokio::join!(auth_loaded.notified(), definitions_synced.notified());
+        tokio::join!(auth_loaded.notified(), definitions_synced.notified(), rbac_index.synced(), apps_cache.synced());
         ready_state.ready.store(true, Ordering::Relaxed);
         tracing::info!("ready");
     });

@@ -23,6 +23,8 @@ pub struct ServerState {
     pub authenticator: Authenticator,
     /// Authorization.
     pub authorizer: Authorizer,
+    /// Admission for writes.
+    pub admission: Arc<storage::admission::AdmissionChain>,
     /// Request limits.
     pub limits: Limits,
     /// Metrics.
@@ -31,6 +33,8 @@ pub struct ServerState {
     pub catalog: Arc<storage::catalog::Catalog>,
     /// Discovery documents, rebuilt when the catalog changes.
     pub discovery: DiscoveryCache,
+    /// OpenAPI documents, rebuilt when the catalog changes.
+    pub openapi: crate::handlers::openapi::OpenApiCache,
     /// Flips to true when the server shuts down; watches end when they see it.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// True once the server is ready to serve (caches synced).
@@ -38,7 +42,13 @@ pub struct ServerState {
 }
 
 /// Accepts connections until `shutdown` flips, then lets in-flight requests finish for up to `grace`.
-pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, service: HttpService, mut shutdown: tokio::sync::watch::Receiver<bool>, grace: Duration) {
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    service: HttpService,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    grace: Duration,
+) {
     let acceptor = TlsAcceptor::from(tls);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
@@ -49,6 +59,10 @@ pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, servic
             },
             _ = shutdown.changed() => break,
         };
+        // Small responses (watch events, single objects) must not wait for delayed ACKs.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(%remote, error = %e, "could not set TCP_NODELAY");
+        }
         let (acceptor, service) = (acceptor.clone(), service.clone());
         let watcher = graceful.watcher();
         tokio::spawn(async move {
@@ -57,10 +71,15 @@ pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, servic
                 Ok(Err(e)) => return tracing::debug!(%remote, error = %e, "TLS handshake failed"),
                 Err(_) => return tracing::debug!(%remote, "TLS handshake timed out"),
             };
-            let peer = PeerCertificates(Arc::new(tls.get_ref().1.peer_certificates().map(|c| c.iter().map(|c| c.clone().into_owned()).collect()).unwrap_or_default()));
+            let peer =
+                PeerCertificates(Arc::new(tls.get_ref().1.peer_certificates().map(|c| c.iter().map(|c| c.clone().into_owned()).collect()).unwrap_or_default()));
             // Boxing the future as Send here sidesteps a rustc limitation with higher-ranked lifetimes in async blocks.
             let svc = hyper::service::service_fn(move |req| -> futures::future::BoxFuture<'static, _> { Box::pin(handle(service.clone(), peer.clone(), req)) });
-            let builder = auto::Builder::new(TokioExecutor::new());
+            // The aggregator sends one X-Remote-Group header per group; users in hundreds of groups need room
+            // (Go servers accept about 1 MiB of headers).
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder.http1().max_headers(4096);
+            builder.http2().max_header_list_size(1 << 20);
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%remote, error = %e, "connection ended with an error");

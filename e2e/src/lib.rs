@@ -110,12 +110,7 @@ impl ControlPlane {
         let get = |key: &str| -> Result<String> {
             env.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).map(str::to_string).with_context(|| format!("{key} missing"))
         };
-        Ok(Self {
-            apiserver_port: get("APISERVER_PORT")?.parse()?,
-            api_port: get("API_PORT")?.parse()?,
-            kubectl: PathBuf::from(get("KUBECTL")?),
-            state,
-        })
+        Ok(Self { apiserver_port: get("APISERVER_PORT")?.parse()?, api_port: get("API_PORT")?.parse()?, kubectl: PathBuf::from(get("KUBECTL")?), state })
     }
 
     /// Stops it with hack/down.sh.
@@ -171,7 +166,14 @@ impl ControlPlane {
             let mut subj: String = groups.iter().map(|g| format!("/O={g}")).collect();
             subj.push_str(&format!("/CN={user}"));
             let csr = dir.join(format!("{slug}.csr"));
-            run_ok(Command::new("openssl").args(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout"]).arg(&key).arg("-out").arg(&csr).args(["-subj", &subj]))?;
+            run_ok(
+                Command::new("openssl")
+                    .args(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout"])
+                    .arg(&key)
+                    .arg("-out")
+                    .arg(&csr)
+                    .args(["-subj", &subj]),
+            )?;
             let tmp = dir.join(format!("{slug}.crt.tmp"));
             let ext = dir.join(format!("{slug}.ext"));
             std::fs::write(&ext, "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n")?;
@@ -237,7 +239,9 @@ impl ControlPlane {
             self.cert("ca.crt").display()
         );
         match client_cert {
-            Some((crt, key)) => text.push_str(&format!("users: [{{name: u, user: {{client-certificate: \"{}\", client-key: \"{}\"}}}}]\n", crt.display(), key.display())),
+            Some((crt, key)) => {
+                text.push_str(&format!("users: [{{name: u, user: {{client-certificate: \"{}\", client-key: \"{}\"}}}}]\n", crt.display(), key.display()))
+            }
             None => text.push_str("users: [{name: u, user: {}}]\n"),
         }
         let kc: kube::config::Kubeconfig = serde_norway::from_str(&text)?;

@@ -18,9 +18,9 @@ fn with_type(method: &str, path: &str, content_type: &str, body: &[u8]) -> http:
     http::Request::builder().method(method).uri(path).header("Content-Type", content_type).body(body.to_vec()).unwrap()
 }
 
-/// A namespace for one test, with the values Secret HelmReleases refer to.
+/// A tenant namespace of its own for one test (applications live only in tenant namespaces).
 fn namespace(cp: &ControlPlane, prefix: &str) -> String {
-    let ns = unique(prefix);
+    let ns = unique(&format!("tenant-{prefix}"));
     cp.kubectl_ok(&["create", "namespace", &ns]).unwrap();
     ns
 }
@@ -50,7 +50,12 @@ async fn every_fixture_kind_is_discovered_with_its_names() {
     }
     assert_eq!(n, 31);
     let out = cp.kubectl_ok(&["api-resources", "--api-group=apps.cozystack.io", "-o", "name"]).unwrap();
-    for r in served {
+    // The fixture kinds only: other tests add and remove kinds meanwhile, and kubectl learns of them a moment later.
+    let fixture_plurals: Vec<Value> = std::fs::read_dir(e2e::repo_root().join("../shared/fixtures/application-definitions"))
+        .unwrap()
+        .map(|e| serde_norway::from_str::<Value>(&std::fs::read_to_string(e.unwrap().path()).unwrap()).unwrap()["spec"]["application"]["plural"].clone())
+        .collect();
+    for r in served.iter().filter(|r| fixture_plurals.contains(&r["name"])) {
         let name = format!("{}.apps.cozystack.io", r["name"].as_str().unwrap());
         assert!(out.lines().any(|l| l == name), "kubectl api-resources lacks {name}:\n{out}");
     }
@@ -62,7 +67,8 @@ async fn a_new_definition_is_served_within_seconds_and_removed_with_it() {
     let admin = cp.admin().await.unwrap();
     let tag = unique("w").replace('-', "");
     let (kind, plural) = (format!("Widget{tag}"), format!("widget{tag}s"));
-    let mut def: Value = serde_norway::from_str(&std::fs::read_to_string(e2e::repo_root().join("../shared/fixtures/application-definitions/redis.yaml")).unwrap()).unwrap();
+    let mut def: Value =
+        serde_norway::from_str(&std::fs::read_to_string(e2e::repo_root().join("../shared/fixtures/application-definitions/redis.yaml")).unwrap()).unwrap();
     def["metadata"] = json!({"name": format!("widget{tag}")});
     def["spec"]["application"]["kind"] = kind.clone().into();
     def["spec"]["application"]["plural"] = plural.clone().into();
@@ -78,7 +84,12 @@ async fn a_new_definition_is_served_within_seconds_and_removed_with_it() {
     .unwrap();
     // kubectl finds it through kube-apiserver's aggregated discovery.
     wait_until("kubectl to know the new kind", Duration::from_secs(15), || async {
-        cp.kubectl().args(["get", &plural, "-n", "tenant-root", "--cache-dir", &cp.state.join(format!("kcache-{tag}")).display().to_string()]).output().unwrap().status.success()
+        cp.kubectl()
+            .args(["get", &plural, "-n", "tenant-root", "--cache-dir", &cp.state.join(format!("kcache-{tag}")).display().to_string()])
+            .output()
+            .unwrap()
+            .status
+            .success()
     })
     .await
     .unwrap();
@@ -107,29 +118,41 @@ async fn postgres_lifecycle_through_kubectl_matches_the_reference_helmrelease() 
     let admin = cp.admin().await.unwrap();
     let (code, hr) = raw(&admin, req("GET", &format!("{HRS}/namespaces/{ns}/helmreleases/postgres-db"), None)).await.unwrap();
     assert_eq!(code, 200);
-    assert_eq!(hr["metadata"]["labels"], json!({
-        "apps.cozystack.io-team": "a",
-        "apps.cozystack.io/application.group": "apps.cozystack.io",
-        "apps.cozystack.io/application.kind": "Postgres",
-        "apps.cozystack.io/application.name": "db",
-        "sharding.fluxcd.io/key": "tenants",
-    }));
+    assert_eq!(
+        hr["metadata"]["labels"],
+        json!({
+            "apps.cozystack.io-team": "a",
+            "apps.cozystack.io/application.group": "apps.cozystack.io",
+            "apps.cozystack.io/application.kind": "Postgres",
+            "apps.cozystack.io/application.name": "db",
+            "sharding.fluxcd.io/key": "tenants",
+        })
+    );
     assert_eq!(hr["metadata"]["annotations"], json!({"apps.cozystack.io-note": "hello"}));
-    assert_eq!(hr["spec"], json!({
-        "chartRef": {"kind": "ExternalArtifact", "name": "cozystack-postgres-application-default-postgres", "namespace": "cozy-system"},
-        "interval": "5m0s",
-        "maxHistory": 5,
-        "install": {"timeout": "10m0s", "strategy": {"name": "RetryOnFailure", "retryInterval": "30s"}},
-        "upgrade": {"timeout": "10m0s", "strategy": {"name": "RetryOnFailure", "retryInterval": "30s"}},
-        "valuesFrom": [{"kind": "Secret", "name": "cozystack-values"}],
-        "values": {"replicas": 3, "size": "20Gi"},
-    }));
+    // Values are the spec with the schema's defaults applied on write, as for a CRD.
+    let mut spec = hr["spec"].clone();
+    let values = spec.as_object_mut().unwrap().remove("values").unwrap();
+    assert_eq!(values["replicas"], 3);
+    assert_eq!(values["size"], "20Gi");
+    assert_eq!(values["version"], "v18", "defaulted");
+    assert_eq!(values["storageClass"], "", "defaulted");
+    assert_eq!(
+        spec,
+        json!({
+            "chartRef": {"kind": "ExternalArtifact", "name": "cozystack-postgres-application-default-postgres", "namespace": "cozy-system"},
+            "interval": "5m0s",
+            "maxHistory": 5,
+            "install": {"timeout": "10m0s", "strategy": {"name": "RetryOnFailure", "retryInterval": "30s"}},
+            "upgrade": {"timeout": "10m0s", "strategy": {"name": "RetryOnFailure", "retryInterval": "30s"}},
+            "valuesFrom": [{"kind": "Secret", "name": "cozystack-values"}],
+        })
+    );
 
     // Read back: what was written, with the labels and annotations unprefixed.
     let got: Value = serde_json::from_str(&cp.kubectl_ok(&["get", "postgres", "db", "-n", &ns, "-o", "json"]).unwrap()).unwrap();
     assert_eq!(got["metadata"]["labels"], json!({"team": "a"}));
     assert_eq!(got["metadata"]["annotations"], json!({"note": "hello"}));
-    assert_eq!(got["spec"]["replicas"], 3);
+    assert_eq!(got["spec"], values, "the object reads back as stored");
     assert_eq!(got["metadata"]["uid"], hr["metadata"]["uid"]);
     assert_eq!(got["metadata"]["resourceVersion"], hr["metadata"]["resourceVersion"]);
 
@@ -173,7 +196,8 @@ async fn tenant_lifecycle_writes_the_reference_helmrelease() {
     assert_eq!(code, 200);
     assert_eq!(hr["metadata"]["labels"]["apps.cozystack.io/application.kind"], "Tenant");
     assert_eq!(hr["spec"]["chartRef"]["name"], "cozystack-tenant-application-default-tenant");
-    assert_eq!(hr["spec"]["values"], json!({"etcd": true}));
+    assert_eq!(hr["spec"]["values"]["etcd"], true);
+    assert_eq!(hr["spec"]["values"]["monitoring"], false, "defaulted");
     let (code, _) = raw(&admin, req("DELETE", &format!("{APPS}/namespaces/tenant-root/tenants/{name}"), None)).await.unwrap();
     assert_eq!(code, 200);
 }
@@ -188,7 +212,12 @@ async fn helmrelease_status_shows_as_ready_and_version() {
     let status = json!({"status": {"lastAttemptedRevision": "0.12.1+abc123", "conditions": [
         {"type": "Ready", "status": "True", "reason": "InstallSucceeded", "message": "ok", "lastTransitionTime": "2026-01-01T00:00:00Z"},
         {"type": "Released", "status": "True", "reason": "InstallSucceeded", "message": "ok", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
-    let patch = with_type("PATCH", &format!("{HRS}/namespaces/{ns}/helmreleases/postgres-db/status"), "application/merge-patch+json", &serde_json::to_vec(&status).unwrap());
+    let patch = with_type(
+        "PATCH",
+        &format!("{HRS}/namespaces/{ns}/helmreleases/postgres-db/status"),
+        "application/merge-patch+json",
+        &serde_json::to_vec(&status).unwrap(),
+    );
     let (code, body) = raw(&admin, patch).await.unwrap();
     assert_eq!(code, 200, "{body}");
     let table = cp.kubectl_ok(&["get", "postgres", "db", "-n", &ns, "--no-headers"]).unwrap();
@@ -250,7 +279,12 @@ async fn bad_inputs_get_clear_4xx_answers() {
         ("reserved key", req("POST", &path, Some(postgres(&ns, "db1", json!({"_cluster": {}})))), 400, "values key \"_cluster\" is reserved"),
         ("malformed JSON", with_type("POST", &path, "application/json", b"{\"apiVersion\": "), 400, "could not be decoded"),
         ("malformed YAML", with_type("POST", &path, "application/yaml", b"kind: [unclosed"), 400, "could not be decoded"),
-        ("wrong kind", req("POST", &path, Some(json!({"apiVersion": "apps.cozystack.io/v1alpha1", "kind": "Redis", "metadata": {"name": "x"}}))), 400, "expects kind \"Postgres\""),
+        (
+            "wrong kind",
+            req("POST", &path, Some(json!({"apiVersion": "apps.cozystack.io/v1alpha1", "kind": "Redis", "metadata": {"name": "x"}}))),
+            400,
+            "expects kind \"Postgres\"",
+        ),
         ("wrong apiVersion", req("POST", &path, Some(json!({"apiVersion": "v1", "kind": "Postgres", "metadata": {"name": "x"}}))), 400, "apiVersion"),
         ("namespace mismatch", req("POST", &path, Some(postgres("elsewhere", "x", json!({})))), 400, "does not match the namespace"),
         ("unsupported field selector", req("GET", &format!("{path}?fieldSelector=spec.replicas%3D1"), None), 400, "field label not supported: spec.replicas"),

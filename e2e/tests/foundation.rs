@@ -31,9 +31,7 @@ fn free_port() -> u16 {
 
 /// True while the process exists and is not a zombie.
 fn process_alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
-        .unwrap_or(false)
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z'))).unwrap_or(false)
 }
 
 #[test]

@@ -22,10 +22,7 @@ fn api_resources_lists_our_kinds_and_aggregated_discovery_has_our_groups() {
 async fn kube_apiserver_aggregated_discovery_includes_our_resources() {
     let cp = ControlPlane::shared();
     let admin = cp.admin().await.unwrap();
-    let req = http::Request::get("/apis")
-        .header("Accept", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList")
-        .body(Vec::new())
-        .unwrap();
+    let req = http::Request::get("/apis").header("Accept", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList").body(Vec::new()).unwrap();
     let (code, body) = raw(&admin, req).await.unwrap();
     assert_eq!(code, 200);
     let group = body["items"].as_array().unwrap().iter().find(|g| g["metadata"]["name"] == "apps.cozystack.io").expect("our group is aggregated");
@@ -54,7 +51,10 @@ async fn rbac_scoped_reader_reads_in_its_namespace_only_and_can_i_agrees() {
     assert!(!other.status.success());
     let stderr = String::from_utf8_lossy(&other.stderr);
     assert!(stderr.contains("forbidden"), "{stderr}");
-    assert!(stderr.contains(&format!("User \"{user}\" cannot list resource \"postgreses\" in API group \"apps.cozystack.io\" in the namespace \"tenant-root\"")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("User \"{user}\" cannot list resource \"postgreses\" in API group \"apps.cozystack.io\" in the namespace \"tenant-root\"")),
+        "{stderr}"
+    );
 
     let client = cp.user(user, &[]).await.unwrap();
     let (code, body) = raw(&client, get("/apis/apps.cozystack.io/v1alpha1/namespaces/tenant-root/postgreses")).await.unwrap();
@@ -89,12 +89,58 @@ async fn bad_credentials_get_401() {
 /// A self-made CA and a client certificate with `cn` signed by it.
 fn rogue_cert(dir: &std::path::Path, ca: &str, cn: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     let p = |n: &str| dir.join(n);
-    let (ca_crt, ca_key, crt, key, csr) = (p(&format!("{ca}.crt")), p(&format!("{ca}.key")), p(&format!("{ca}-{cn}.crt")), p(&format!("{ca}-{cn}.key")), p("req.csr"));
-    run_ok(std::process::Command::new("openssl").args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", &format!("/CN={ca}"), "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,digitalSignature", "-keyout"]).arg(&ca_key).arg("-out").arg(&ca_crt)).unwrap();
-    run_ok(std::process::Command::new("openssl").args(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", &format!("/CN={cn}"), "-keyout"]).arg(&key).arg("-out").arg(&csr)).unwrap();
+    let (ca_crt, ca_key, crt, key, csr) =
+        (p(&format!("{ca}.crt")), p(&format!("{ca}.key")), p(&format!("{ca}-{cn}.crt")), p(&format!("{ca}-{cn}.key")), p("req.csr"));
+    run_ok(
+        std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={ca}"),
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,digitalSignature",
+                "-keyout",
+            ])
+            .arg(&ca_key)
+            .arg("-out")
+            .arg(&ca_crt),
+    )
+    .unwrap();
+    run_ok(
+        std::process::Command::new("openssl")
+            .args(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", &format!("/CN={cn}"), "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr),
+    )
+    .unwrap();
     let ext = p("client.ext");
     std::fs::write(&ext, "extendedKeyUsage=clientAuth\n").unwrap();
-    run_ok(std::process::Command::new("openssl").args(["x509", "-req", "-days", "2", "-in"]).arg(&csr).arg("-CA").arg(&ca_crt).arg("-CAkey").arg(&ca_key).arg("-CAcreateserial").arg("-extfile").arg(&ext).arg("-out").arg(&crt)).unwrap();
+    run_ok(
+        std::process::Command::new("openssl")
+            .args(["x509", "-req", "-days", "2", "-in"])
+            .arg(&csr)
+            .arg("-CA")
+            .arg(&ca_crt)
+            .arg("-CAkey")
+            .arg(&ca_key)
+            .arg("-CAcreateserial")
+            .arg("-extfile")
+            .arg(&ext)
+            .arg("-out")
+            .arg(&crt),
+    )
+    .unwrap();
     (crt, key)
 }
 
@@ -127,7 +173,13 @@ async fn front_proxy_ca_rotation_takes_effect_without_restart() {
     let (crt, key) = rogue_cert(&dir, "new-front-proxy-ca", "front-proxy-client");
     let new_ca = std::fs::read_to_string(dir.join("new-front-proxy-ca.crt")).unwrap();
     let client = cp.direct(Some((&crt, &key))).await.unwrap();
-    let request = || http::Request::get("/apis/apps.cozystack.io/v1alpha1/namespaces/tenant-root/postgreses").header("X-Remote-User", "admin").header("X-Remote-Group", "system:masters").body(Vec::new()).unwrap();
+    let request = || {
+        http::Request::get("/apis/apps.cozystack.io/v1alpha1/namespaces/tenant-root/postgreses")
+            .header("X-Remote-User", "admin")
+            .header("X-Remote-Group", "system:masters")
+            .body(Vec::new())
+            .unwrap()
+    };
     let (code, _) = raw(&client, request()).await.unwrap();
     assert_eq!(code, 401, "a certificate of an unknown CA is refused before the rotation");
 
@@ -139,7 +191,10 @@ async fn front_proxy_ca_rotation_takes_effect_without_restart() {
     data.insert("requestheader-client-ca-file".into(), format!("{bundle}{new_ca}"));
     cm.metadata.managed_fields = None;
     cms.replace("extension-apiserver-authentication", &Default::default(), &cm).await.unwrap();
-    let accepted = wait_until("the new front-proxy CA to be trusted", Duration::from_secs(20), || async { raw(&client, request()).await.map(|(c, _)| c == 200).unwrap_or(false) }).await;
+    let accepted = wait_until("the new front-proxy CA to be trusted", Duration::from_secs(20), || async {
+        raw(&client, request()).await.map(|(c, _)| c == 200).unwrap_or(false)
+    })
+    .await;
     // kube-apiserver rewrites the ConfigMap from its own flags; put the original bundle back regardless.
     let mut cm = cms.get("extension-apiserver-authentication").await.unwrap();
     cm.data.get_or_insert_with(Default::default).insert("requestheader-client-ca-file".into(), bundle);

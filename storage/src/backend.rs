@@ -1,8 +1,12 @@
 //! The backend: kube-apiserver of the main cluster, reached with raw JSON requests so that every query
 //! parameter (resourceVersion, resourceVersionMatch, limit, continue, sendInitialEvents) passes through as sent.
 
+use std::sync::Arc;
+
 use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
 use serde_json::Value;
+
+use crate::watch_cache::{BackendSource, WatchCache, WatchCacheConfig, WatchCaches};
 
 /// A backing resource type (HelmRelease, Secret, Namespace, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,19 +118,33 @@ impl From<kube::Error> for BackendError {
     }
 }
 
-/// A client for backing resources.
+/// A client for backing resources, with the watch caches reads are served from.
 #[derive(Clone)]
 pub struct Backend {
     client: kube::Client,
+    caches: Arc<WatchCaches>,
 }
 
 /// One raw watch event of the backend.
 pub type RawEvent = (String, Value);
 
 impl Backend {
-    /// A backend using `client`.
+    /// A backend using `client`, with watch caches of the default size.
     pub fn new(client: kube::Client) -> Self {
-        Self { client }
+        Self::with_watch_caches(client, WatchCacheConfig::default())
+    }
+
+    /// A backend using `client`, with watch caches configured by `config`.
+    pub fn with_watch_caches(client: kube::Client, config: WatchCacheConfig) -> Self {
+        Self { client, caches: Arc::new(WatchCaches::new(config)) }
+    }
+
+    /// The watch cache of the `resource` objects matching `selector` in all namespaces, started on first use and
+    /// shared by every caller of this backend (and its clones).
+    pub fn watch_cache(&self, resource: &BackingResource, selector: &str) -> Arc<WatchCache> {
+        self.caches.get_or_start((resource.path("", None), selector.to_string()), || {
+            Arc::new(BackendSource::new(Backend::new(self.client.clone()), resource.clone(), selector.to_string()))
+        })
     }
 
     /// The underlying client.

@@ -8,11 +8,14 @@ use arc_swap::ArcSwap;
 
 use crate::registry::Registry;
 
+/// Registries by (group, resource plural).
+pub type Resources = BTreeMap<(String, String), Arc<dyn Registry>>;
+
 /// One consistent set of served resources.
 #[derive(Default)]
 pub struct Snapshot {
     /// Registries by (group, resource plural).
-    pub resources: BTreeMap<(String, String), Arc<dyn Registry>>,
+    pub resources: Resources,
     /// Grows by one on every change, so that derived documents know when to rebuild.
     pub generation: u64,
 }
@@ -49,7 +52,7 @@ impl Catalog {
     }
 
     /// Serves `resources` from now on, replacing the whole set.
-    pub fn replace(&self, resources: BTreeMap<(String, String), Arc<dyn Registry>>) {
+    pub fn replace(&self, resources: Resources) {
         let generation = self.current.load().generation + 1;
         self.current.store(Arc::new(Snapshot { resources, generation }));
     }

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use apis::application::{AppKind, ReleaseSettings};
 use apis::definition::ApplicationDefinition;
+use apis::schema::StructuralSchema;
 use futures::StreamExt;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::watcher;
 
 use crate::backend::Backend;
-use crate::catalog::Catalog;
-use crate::registry::Registry;
+use crate::catalog::{Catalog, Resources};
 use crate::resources::application::ApplicationRegistry;
 use crate::store::Store;
 
@@ -21,6 +21,9 @@ use crate::store::Store;
 pub fn definition_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("cozystack.io", "v1alpha1", "ApplicationDefinition"), "applicationdefinitions")
 }
+
+/// Hears about every rebuild of the served set, with the definitions that are not served as written.
+pub type OnChange = Arc<dyn Fn(&[Broken]) + Send + Sync>;
 
 /// A definition that cannot be served, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,12 +36,8 @@ pub struct Broken {
 
 /// Builds the application registries of a set of definitions. Definitions are taken in name order, so the
 /// first of two clashing definitions keeps its kind and the later one is reported.
-pub fn build_registries(
-    defs: &BTreeMap<String, ApplicationDefinition>,
-    settings: &ReleaseSettings,
-    backend: &Backend,
-) -> (BTreeMap<(String, String), Arc<dyn Registry>>, Vec<Broken>) {
-    let mut out: BTreeMap<(String, String), Arc<dyn Registry>> = BTreeMap::new();
+pub fn build_registries(defs: &BTreeMap<String, ApplicationDefinition>, settings: &ReleaseSettings, backend: &Backend) -> (Resources, Vec<Broken>) {
+    let mut out: Resources = BTreeMap::new();
     let mut kinds: HashMap<String, String> = HashMap::new();
     let mut broken = Vec::new();
     for (name, def) in defs {
@@ -59,7 +58,18 @@ pub fn build_registries(
             continue;
         }
         kinds.insert(kind.kind.clone(), name.clone());
-        let registry = ApplicationRegistry::new(kind, settings.clone());
+        let schema = match def.spec_schema().map_err(|e| e.to_string()).and_then(|s| {
+            StructuralSchema::new(&s.unwrap_or_else(|| serde_json::json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})))
+                .map_err(|e| e.to_string())
+        }) {
+            Ok(s) => s,
+            Err(e) => {
+                // Still served, with a spec that accepts anything: one bad schema must not take a kind away.
+                broken.push(Broken { name: name.clone(), reason: format!("served without validation: {e}") });
+                StructuralSchema::preserve_unknown()
+            }
+        };
+        let registry = ApplicationRegistry::new(kind, settings.clone(), Arc::new(schema), backend.clone());
         out.insert(key, Arc::new(Store::new(Arc::new(registry), backend.clone())));
     }
     (out, broken)
@@ -72,8 +82,8 @@ pub async fn watch_definitions(
     backend: Backend,
     settings: ReleaseSettings,
     catalog: Arc<Catalog>,
-    fixed: BTreeMap<(String, String), Arc<dyn Registry>>,
-    on_change: Arc<dyn Fn(&[Broken]) + Send + Sync>,
+    fixed: Resources,
+    on_change: OnChange,
     synced: Arc<tokio::sync::Notify>,
 ) {
     let api: kube::Api<DynamicObject> = kube::Api::all_with(backend.client().clone(), &definition_resource());
@@ -125,14 +135,21 @@ pub async fn watch_definitions(
     }
 }
 
-/// Annotation on our APIServices that changes with the served set.
+/// Annotation on our APIServices that changes with the served set, and with every start of the server.
 pub const SERVED_HASH_ANNOTATION: &str = "apps.cozystack.io/served-resources-hash";
 
 /// Touches our APIServices when the served set changes: kube-apiserver's aggregator re-reads discovery and
 /// OpenAPI of an APIService when the object changes, instead of at its next periodic refresh a minute later.
+/// The value also differs per process: a restarted server (perhaps another version, with other OpenAPI
+/// documents) must be re-read too, or clients follow document hashes it no longer serves for up to a minute.
 async fn announce(backend: &Backend, served: &[String]) {
     use sha2::Digest;
-    let hash = hex::encode(&sha2::Sha256::digest(served.join(",").as_bytes())[..8]);
+    static STARTED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let started = STARTED.get_or_init(|| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        format!("{}-{}", std::process::id(), now.as_nanos())
+    });
+    let hash = hex::encode(&sha2::Sha256::digest(format!("{started}|{}", served.join(",")).as_bytes())[..8]);
     let api: kube::Api<k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService> = kube::Api::all(backend.client().clone());
     let patch = serde_json::json!({"metadata": {"annotations": {SERVED_HASH_ANNOTATION: hash}}});
     for group in [apis::APPS_GROUP, apis::CORE_GROUP] {

@@ -3,19 +3,24 @@
 //! - [`registry`]: the verbs a served resource offers, the options they take and the events they stream.
 //! - [`catalog`]: which resources are served right now, swapped atomically when definitions change.
 //! - [`error`]: the crate's error type.
+//! - [`admission`]: validating admission plugins that run on every write.
 //! - [`backend`]: raw JSON access to the backing kube-apiserver.
 //! - [`projection`], [`store`]: the hooks a resource writes, and the verbs written once over them.
 //! - [`resources`]: one registry per served resource.
 //! - [`definitions`]: the ApplicationDefinition watcher that keeps the catalog current.
+//! - [`rbac_index`]: who may see which tenant namespace, kept current by RBAC watches.
 #![deny(missing_docs)]
 
+pub mod admission;
 pub mod backend;
 pub mod catalog;
 pub mod definitions;
 pub mod error;
 pub mod projection;
+pub mod rbac_index;
 pub mod registry;
 pub mod resources;
 pub mod store;
+pub mod watch_cache;
 
 pub use error::StorageError;

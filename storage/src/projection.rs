@@ -19,6 +19,12 @@ pub trait Projection: TableConvertor + Send + Sync + 'static {
     /// Label selector (string syntax) that every backing object of this resource matches.
     fn backing_selector(&self) -> String;
 
+    /// Label selector of the shared watch cache that lists and watches are served from: one cache per backing
+    /// resource and selector, every resource over it a filtered view. None passes them through to the backend.
+    fn cache_selector(&self) -> Option<String> {
+        None
+    }
+
     /// Name of the backing object of `name`.
     fn backing_name(&self, name: &str) -> String {
         name.to_string()
@@ -30,6 +36,7 @@ pub trait Projection: TableConvertor + Send + Sync + 'static {
     }
 
     /// The served object of a backing object, or None when the backing object is not one of ours.
+    #[allow(clippy::wrong_self_convention)] // "from" the backing object, through the projection's own settings
     fn from_backing(&self, backing: &Value) -> Option<Value>;
 
     /// The backing object of a served object; `live` is the current backing object on update.
@@ -54,8 +61,8 @@ pub trait Projection: TableConvertor + Send + Sync + 'static {
         Box::pin(async { Ok(()) })
     }
 
-    /// Schema of the whole object for OpenAPI, when known.
-    fn schema(&self) -> Option<Value> {
+    /// The kind's schema for the OpenAPI documents; see [`crate::registry::Registry::schema`].
+    fn schema(&self) -> Option<apis::openapi::KindSchema> {
         None
     }
 }

@@ -113,13 +113,15 @@ pub struct DeleteOptions {
     pub precondition_resource_version: Option<String>,
 }
 
-/// Who asks, and in which namespace: what admission needs to know about a write.
+/// Who asks, in which namespace, and the admission chain writes must pass.
 #[derive(Debug, Clone, Default)]
 pub struct RequestContext {
     /// The caller.
     pub user: UserInfo,
     /// Namespace of the request ("" for cluster-scoped).
     pub namespace: String,
+    /// Validating admission for writes.
+    pub admission: std::sync::Arc<crate::admission::AdmissionChain>,
 }
 
 /// A list answer.
@@ -175,6 +177,8 @@ pub struct WatchEvent {
 /// A stream of watch events; it ends when the watch ends.
 pub type EventStream = BoxStream<'static, WatchEvent>;
 
+pub use crate::watch_cache::shared::{SharedEvent, SharedEventStream, SharedObject};
+
 /// What a delete did.
 #[derive(Debug, Clone)]
 pub enum Deleted {
@@ -198,8 +202,9 @@ pub trait Registry: TableConvertor {
     /// Discovery facts.
     fn info(&self) -> &ResourceInfo;
 
-    /// The object's JSON schema for OpenAPI (the whole object, including metadata ref), if any.
-    fn schema(&self) -> Option<Value> {
+    /// The kind's schema for the OpenAPI documents (static ones in `apis::openapi::core`); None publishes a
+    /// generic object (apiVersion, kind, metadata, anything else preserved).
+    fn schema(&self) -> Option<apis::openapi::KindSchema> {
         None
     }
 
@@ -211,6 +216,15 @@ pub trait Registry: TableConvertor {
 
     /// Watches objects.
     fn watch<'a>(&'a self, ctx: &'a RequestContext, opts: &'a ListOptions) -> BoxFuture<'a, Result<EventStream, StorageError>>;
+
+    /// Watches objects, sharing each object and its encoding with the other watchers of the resource where the
+    /// registry can (a watch cache); by default, [`Registry::watch`] with nothing shared.
+    fn watch_shared<'a>(&'a self, ctx: &'a RequestContext, opts: &'a ListOptions) -> BoxFuture<'a, Result<SharedEventStream, StorageError>> {
+        Box::pin(async move {
+            use futures::StreamExt;
+            Ok(self.watch(ctx, opts).await?.map(SharedEvent::from).boxed())
+        })
+    }
 
     /// Creates an object.
     fn create<'a>(&'a self, ctx: &'a RequestContext, obj: Value, opts: &'a WriteOptions) -> BoxFuture<'a, Result<WriteResult, StorageError>> {

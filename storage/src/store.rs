@@ -1,7 +1,7 @@
 //! The verbs of every projected resource, written once: get, list, watch, create, update and delete over a
 //! backing resource, with dry-run, preconditions, optimistic concurrency and errors named for the served resource.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use apis::status::Status;
 use futures::StreamExt;
@@ -9,12 +9,14 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use crate::StorageError;
+use crate::admission::{AdmissionRequest, Operation};
 use crate::backend::{Backend, BackendError, Query};
 use crate::projection::Projection;
 use crate::registry::{
-    DeleteOptions, Deleted, EventStream, EventType, ListOptions, ObjectList, Registry, RequestContext, ResourceInfo, TableConvertor, WatchEvent,
-    WriteOptions, WriteResult,
+    DeleteOptions, Deleted, EventStream, EventType, ListOptions, ObjectList, Registry, RequestContext, ResourceInfo, SharedEvent, SharedEventStream,
+    TableConvertor, WatchEvent, WriteOptions, WriteResult,
 };
+use crate::watch_cache::{ProjectionView, WatchCache};
 
 /// Field selectors every resource supports.
 pub const SELECTABLE_FIELDS: &[&str] = &["metadata.name", "metadata.namespace"];
@@ -23,12 +25,38 @@ pub const SELECTABLE_FIELDS: &[&str] = &["metadata.name", "metadata.namespace"];
 pub struct Store<P> {
     projection: Arc<P>,
     backend: Backend,
+    view: Arc<ProjectionView<P>>,
+    cache: OnceLock<Option<Arc<WatchCache>>>,
 }
 
 impl<P: Projection> Store<P> {
     /// Serves `projection` through `backend`.
     pub fn new(projection: Arc<P>, backend: Backend) -> Self {
-        Self { projection, backend }
+        Self { view: Arc::new(ProjectionView::new(projection.clone())), projection, backend, cache: OnceLock::new() }
+    }
+
+    /// The watch cache lists and watches are served from, if the projection has one (started on first use).
+    fn cache(&self) -> Option<&Arc<WatchCache>> {
+        let p = &self.projection;
+        self.cache.get_or_init(|| p.cache_selector().map(|s| self.backend.watch_cache(p.backing(), &s))).as_ref()
+    }
+
+    fn check_fields(opts: &ListOptions) -> Result<(), StorageError> {
+        opts.field_selector.check_supported(SELECTABLE_FIELDS).map_err(|e| StorageError::from(Status::bad_request(e.to_string())))
+    }
+
+    async fn list_from_backend(&self, namespace: &str, opts: &ListOptions) -> Result<ObjectList, StorageError> {
+        let q = self.backend_query(opts, false)?;
+        let list = self.backend.list(self.projection.backing(), namespace, &q).await.map_err(|e| self.error(e, ""))?;
+        let items = list.get("items").and_then(Value::as_array).map(|a| a.iter().filter_map(|o| self.projection.from_backing(o)).collect()).unwrap_or_default();
+        let meta = list.get("metadata");
+        let text = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_str).unwrap_or_default().to_string();
+        Ok(ObjectList {
+            items,
+            resource_version: text("resourceVersion"),
+            continue_token: text("continue"),
+            remaining_item_count: meta.and_then(|m| m.get("remainingItemCount")).and_then(Value::as_i64),
+        })
     }
 
     /// The projection.
@@ -66,7 +94,7 @@ impl<P: Projection> Store<P> {
     }
 
     fn backend_query(&self, opts: &ListOptions, watch: bool) -> Result<Query, StorageError> {
-        opts.field_selector.check_supported(SELECTABLE_FIELDS).map_err(|e| StorageError::from(Status::bad_request(e.to_string())))?;
+        Self::check_fields(opts)?;
         let p = &self.projection;
         let mut labels = p.backing_selector();
         let user = opts.label_selector.map_keys(|k| p.backing_label_key(k)).to_string();
@@ -113,6 +141,18 @@ impl<P: Projection> Store<P> {
             Some(obj) => Ok((backing, obj)),
             None => Err(Status::not_found(&self.info_().group, &self.info_().plural, name).into()),
         }
+    }
+
+    fn admission_request<'r>(
+        &'r self,
+        ctx: &'r RequestContext,
+        operation: Operation,
+        name: &'r str,
+        object: Option<&'r Value>,
+        old_object: Option<&'r Value>,
+        dry_run: bool,
+    ) -> AdmissionRequest<'r> {
+        AdmissionRequest { operation, resource: self.info_(), user: &ctx.user, namespace: &ctx.namespace, name, object, old_object, dry_run }
     }
 
     fn write_query(opts: &WriteOptions) -> Query {
@@ -175,7 +215,7 @@ impl<P: Projection> Registry for Store<P> {
         self.info_()
     }
 
-    fn schema(&self) -> Option<Value> {
+    fn schema(&self) -> Option<apis::openapi::KindSchema> {
         self.projection.schema()
     }
 
@@ -185,22 +225,33 @@ impl<P: Projection> Registry for Store<P> {
 
     fn list<'a>(&'a self, ctx: &'a RequestContext, opts: &'a ListOptions) -> BoxFuture<'a, Result<ObjectList, StorageError>> {
         Box::pin(async move {
-            let q = self.backend_query(opts, false)?;
-            let list = self.backend.list(self.projection.backing(), &ctx.namespace, &q).await.map_err(|e| self.error(e, ""))?;
-            let items = list.get("items").and_then(Value::as_array).map(|a| a.iter().filter_map(|o| self.projection.from_backing(o)).collect()).unwrap_or_default();
-            let meta = list.get("metadata");
-            let text = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_str).unwrap_or_default().to_string();
-            Ok(ObjectList {
-                items,
-                resource_version: text("resourceVersion"),
-                continue_token: text("continue"),
-                remaining_item_count: meta.and_then(|m| m.get("remainingItemCount")).and_then(Value::as_i64),
-            })
+            if let Some(cache) = self.cache() {
+                Self::check_fields(opts)?;
+                if let Some(list) = cache.list(&*self.view, &ctx.namespace, opts).await? {
+                    return Ok(list);
+                }
+            }
+            self.list_from_backend(&ctx.namespace, opts).await
+        })
+    }
+
+    fn watch_shared<'a>(&'a self, ctx: &'a RequestContext, opts: &'a ListOptions) -> BoxFuture<'a, Result<SharedEventStream, StorageError>> {
+        Box::pin(async move {
+            let Some(cache) = self.cache() else {
+                return Ok(self.watch(ctx, opts).await?.map(SharedEvent::from).boxed());
+            };
+            Self::check_fields(opts)?;
+            // When the cache cannot serve the initial state of a consistent watch, the backend lists it.
+            let consistent = ListOptions { label_selector: opts.label_selector.clone(), field_selector: opts.field_selector.clone(), ..Default::default() };
+            cache.watch(self.view.clone(), &ctx.namespace, opts, || self.list_from_backend(&ctx.namespace, &consistent)).await
         })
     }
 
     fn watch<'a>(&'a self, ctx: &'a RequestContext, opts: &'a ListOptions) -> BoxFuture<'a, Result<EventStream, StorageError>> {
         Box::pin(async move {
+            if self.cache().is_some() {
+                return Ok(self.watch_shared(ctx, opts).await?.map(WatchEvent::from).boxed());
+            }
             let q = self.backend_query(opts, true)?;
             let raw = self.backend.watch(self.projection.backing(), &ctx.namespace, &q).await.map_err(|e| self.error(e, ""))?;
             let projection = self.projection.clone();
@@ -224,25 +275,33 @@ impl<P: Projection> Registry for Store<P> {
             self.check_identity(ctx, &obj)?;
             let i = self.info_();
             let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-            if name.is_empty() {
-                if let Some(prefix) = obj.pointer("/metadata/generateName").and_then(Value::as_str).filter(|p| !p.is_empty()) {
-                    let generated = format!("{prefix}{}", random_suffix());
-                    obj["metadata"]["name"] = generated.into();
-                }
+            if name.is_empty()
+                && let Some(prefix) = obj.pointer("/metadata/generateName").and_then(Value::as_str).filter(|p| !p.is_empty())
+            {
+                let generated = format!("{prefix}{}", random_suffix());
+                obj["metadata"]["name"] = generated.into();
             }
             if i.namespaced {
                 set_namespace(&mut obj, &ctx.namespace);
             }
             let warnings = self.projection.admit_create(ctx, &mut obj, opts).await?;
             let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+            ctx.admission.validate(&self.admission_request(ctx, Operation::Create, &name, Some(&obj), None, opts.dry_run)).await?;
             let backing = self.projection.to_backing(&obj, None)?;
-            let created = self.backend.create(self.projection.backing(), &ctx.namespace, &backing, &Self::write_query(opts)).await.map_err(|e| self.error(e, &name))?;
+            let created =
+                self.backend.create(self.projection.backing(), &ctx.namespace, &backing, &Self::write_query(opts)).await.map_err(|e| self.error(e, &name))?;
             let object = self.projection.from_backing(&created).ok_or_else(|| StorageError::Internal("the created object does not read back".into()))?;
             Ok(WriteResult { object, warnings })
         })
     }
 
-    fn update<'a>(&'a self, ctx: &'a RequestContext, name: &'a str, mut obj: Value, opts: &'a WriteOptions) -> BoxFuture<'a, Result<WriteResult, StorageError>> {
+    fn update<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        name: &'a str,
+        mut obj: Value,
+        opts: &'a WriteOptions,
+    ) -> BoxFuture<'a, Result<WriteResult, StorageError>> {
         Box::pin(async move {
             self.check_identity(ctx, &obj)?;
             let body_name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
@@ -259,6 +318,7 @@ impl<P: Projection> Registry for Store<P> {
                 obj["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
             }
             let warnings = self.projection.admit_update(ctx, &mut obj, &old, opts).await?;
+            ctx.admission.validate(&self.admission_request(ctx, Operation::Update, name, Some(&obj), Some(&old), opts.dry_run)).await?;
             let backing = self.projection.to_backing(&obj, Some(&live))?;
             let written = self
                 .backend
@@ -274,6 +334,7 @@ impl<P: Projection> Registry for Store<P> {
         Box::pin(async move {
             let (_, old) = self.live(&ctx.namespace, name).await?;
             self.projection.admit_delete(ctx, &old).await?;
+            ctx.admission.validate(&self.admission_request(ctx, Operation::Delete, name, None, Some(&old), opts.dry_run)).await?;
             let mut body = json!({"kind": "DeleteOptions", "apiVersion": "v1"});
             if opts.dry_run {
                 body["dryRun"] = json!(["All"]);
@@ -287,12 +348,17 @@ impl<P: Projection> Registry for Store<P> {
             if opts.precondition_uid.is_some() || opts.precondition_resource_version.is_some() {
                 body["preconditions"] = json!({"uid": opts.precondition_uid, "resourceVersion": opts.precondition_resource_version});
             }
-            let answer = self.backend.delete(self.projection.backing(), &ctx.namespace, &self.projection.backing_name(name), &body).await.map_err(|e| self.error(e, name))?;
+            let answer = self
+                .backend
+                .delete(self.projection.backing(), &ctx.namespace, &self.projection.backing_name(name), &body)
+                .await
+                .map_err(|e| self.error(e, name))?;
             if answer.get("kind").and_then(Value::as_str) == Some("Status") {
                 return Ok(Deleted::Gone(old));
             }
             let now = self.projection.from_backing(&answer).unwrap_or(old);
-            let pending = answer.pointer("/metadata/deletionTimestamp").is_some() && answer.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
+            let pending = answer.pointer("/metadata/deletionTimestamp").is_some()
+                && answer.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
             Ok(if pending && !opts.dry_run { Deleted::Pending(now) } else { Deleted::Gone(now) })
         })
     }
@@ -309,7 +375,10 @@ fn translate_event<P: Projection>(p: &P, info: &ResourceInfo, t: &str, obj: &Val
             if let Some(a) = obj.pointer("/metadata/annotations") {
                 meta["annotations"] = a.clone();
             }
-            return Some(WatchEvent { event_type: EventType::Bookmark, object: json!({"apiVersion": info.api_version(), "kind": info.kind, "metadata": meta}) });
+            return Some(WatchEvent {
+                event_type: EventType::Bookmark,
+                object: json!({"apiVersion": info.api_version(), "kind": info.kind, "metadata": meta}),
+            });
         }
         _ => return Some(WatchEvent { event_type: EventType::Error, object: obj.clone() }),
     };

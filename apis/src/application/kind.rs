@@ -41,18 +41,11 @@ impl AppKind {
         let overrides = def.release_overrides()?;
         // The annotations passed a shape check; also make sure they fit a Go duration (no overflow), so
         // translation never has to fall back silently.
-        for (annotation, value) in [
-            (ANNOTATION_INSTALL_TIMEOUT, &overrides.install_timeout),
-            (ANNOTATION_UPGRADE_TIMEOUT, &overrides.upgrade_timeout),
-        ] {
+        for (annotation, value) in [(ANNOTATION_INSTALL_TIMEOUT, &overrides.install_timeout), (ANNOTATION_UPGRADE_TIMEOUT, &overrides.upgrade_timeout)] {
             if let Some(v) = value
                 && let Err(why) = parse_go_duration(v)
             {
-                return Err(DefinitionError::BadAnnotation {
-                    name: def.name().to_string(),
-                    annotation,
-                    why,
-                });
+                return Err(DefinitionError::BadAnnotation { name: def.name().to_string(), annotation, why });
             }
         }
         let (app, release) = (&def.spec.application, &def.spec.release);
@@ -84,12 +77,7 @@ impl AppKind {
     /// Install and upgrade timeouts: the install annotation sets both, the upgrade annotation then wins
     /// for upgrades; a zero override counts as unset, as upstream's `> 0` test does.
     pub fn timeouts(&self, settings: &ReleaseSettings) -> (Duration, Duration) {
-        let parse = |v: &Option<String>| {
-            v.as_deref()
-                .and_then(|s| parse_go_duration(s).ok())
-                .filter(|n| *n > 0)
-                .map(|n| Duration::from_nanos(n as u64))
-        };
+        let parse = |v: &Option<String>| v.as_deref().and_then(|s| parse_go_duration(s).ok()).filter(|n| *n > 0).map(|n| Duration::from_nanos(n as u64));
         let (mut install, mut upgrade) = (settings.install_timeout, settings.upgrade_timeout);
         if let Some(d) = parse(&self.overrides.install_timeout) {
             install = d;
@@ -132,13 +120,9 @@ impl Default for ReleaseSettings {
 impl ReleaseSettings {
     /// Parses the value of one duration flag (`flag` includes the dashes): a Go duration above zero.
     pub fn parse_duration_flag(flag: &str, value: &str) -> Result<Duration, String> {
-        let nanos = parse_go_duration(value)
-            .map_err(|e| format!("invalid duration for {flag}={value}: {e}"))?;
+        let nanos = parse_go_duration(value).map_err(|e| format!("invalid duration for {flag}={value}: {e}"))?;
         if nanos <= 0 {
-            return Err(format!(
-                "{flag} must be > 0 (got {})",
-                format_go_duration(nanos)
-            ));
+            return Err(format!("{flag} must be > 0 (got {})", format_go_duration(nanos)));
         }
         Ok(Duration::from_nanos(nanos as u64))
     }
@@ -177,11 +161,7 @@ pub fn parse_go_duration(s: &str) -> Result<i64, String> {
             return Err(invalid());
         }
         let n = digits(rest);
-        let whole: u128 = if n == 0 {
-            0
-        } else {
-            rest[..n].parse().map_err(|_| invalid())?
-        };
+        let whole: u128 = if n == 0 { 0 } else { rest[..n].parse().map_err(|_| invalid())? };
         rest = &rest[n..];
         let mut frac = "";
         if let Some(after) = rest.strip_prefix('.') {
@@ -192,9 +172,7 @@ pub fn parse_go_duration(s: &str) -> Result<i64, String> {
         if n == 0 && frac.is_empty() {
             return Err(invalid());
         }
-        let unit_len = rest
-            .find(|c: char| c == '.' || c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c == '.' || c.is_ascii_digit()).unwrap_or(rest.len());
         if unit_len == 0 {
             return Err(format!("time: missing unit in duration {s:?}"));
         }
@@ -291,11 +269,7 @@ mod tests {
             ("3000000h", Err("time: invalid duration \"3000000h\"")),
         ];
         for (input, want) in cases {
-            assert_eq!(
-                parse_go_duration(input),
-                want.map_err(str::to_string),
-                "{input:?}"
-            );
+            assert_eq!(parse_go_duration(input), want.map_err(str::to_string), "{input:?}");
         }
     }
 
@@ -326,30 +300,17 @@ mod tests {
     #[test]
     fn duration_flags_must_be_positive() {
         let flag = "--helmrelease-interval";
-        assert_eq!(
-            ReleaseSettings::parse_duration_flag(flag, "90s"),
-            Ok(Duration::from_secs(90))
-        );
+        assert_eq!(ReleaseSettings::parse_duration_flag(flag, "90s"), Ok(Duration::from_secs(90)));
         assert_eq!(
             ReleaseSettings::parse_duration_flag(flag, "soon"),
-            Err(
-                "invalid duration for --helmrelease-interval=soon: time: invalid duration \"soon\""
-                    .into()
-            )
+            Err("invalid duration for --helmrelease-interval=soon: time: invalid duration \"soon\"".into())
         );
-        assert_eq!(
-            ReleaseSettings::parse_duration_flag(flag, "0s"),
-            Err("--helmrelease-interval must be > 0 (got 0s)".into())
-        );
+        assert_eq!(ReleaseSettings::parse_duration_flag(flag, "0s"), Err("--helmrelease-interval must be > 0 (got 0s)".into()));
     }
 
     fn kind_with(install: Option<&str>, upgrade: Option<&str>) -> AppKind {
         AppKind {
-            overrides: ReleaseOverrides {
-                install_timeout: install.map(Into::into),
-                upgrade_timeout: upgrade.map(Into::into),
-                disable_wait: false,
-            },
+            overrides: ReleaseOverrides { install_timeout: install.map(Into::into), upgrade_timeout: upgrade.map(Into::into), disable_wait: false },
             ..Default::default()
         }
     }
@@ -357,28 +318,16 @@ mod tests {
     #[test]
     fn timeouts_follow_the_annotation_precedence() {
         let settings = ReleaseSettings::default();
-        let (m, ten) = (
-            |n: u64| Duration::from_secs(n * 60),
-            Duration::from_secs(600),
-        );
+        let (m, ten) = (|n: u64| Duration::from_secs(n * 60), Duration::from_secs(600));
         let cases = [
             ("flags only", None, None, (ten, ten)),
             ("install sets both", Some("15m"), None, (m(15), m(15))),
             ("upgrade only", None, Some("20m"), (ten, m(20))),
-            (
-                "upgrade wins for upgrades",
-                Some("15m"),
-                Some("20m"),
-                (m(15), m(20)),
-            ),
+            ("upgrade wins for upgrades", Some("15m"), Some("20m"), (m(15), m(20))),
             ("zero is unset", Some("0s"), None, (ten, ten)),
         ];
         for (what, install, upgrade, want) in cases {
-            assert_eq!(
-                kind_with(install, upgrade).timeouts(&settings),
-                want,
-                "{what}"
-            );
+            assert_eq!(kind_with(install, upgrade).timeouts(&settings), want, "{what}");
         }
     }
 
@@ -394,14 +343,10 @@ mod tests {
 
     #[test]
     fn every_fixture_definition_becomes_a_kind() {
-        let dir = format!(
-            "{}/../../shared/fixtures/application-definitions",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let dir = format!("{}/../../shared/fixtures/application-definitions", env!("CARGO_MANIFEST_DIR"));
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
-            let def: ApplicationDefinition =
-                serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let def: ApplicationDefinition = serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
             let kind = AppKind::from_definition(&def).unwrap();
             assert_eq!(kind.kind, def.spec.application.kind, "{path:?}");
             assert!(!kind.chart_ref.name.is_empty(), "{path:?}");
@@ -415,13 +360,7 @@ mod tests {
         def.spec.application.plural = "redises".into();
         def.spec.application.singular = "redis".into();
         def.metadata.name = Some("redis".into());
-        def.metadata.annotations = Some(
-            [(
-                ANNOTATION_INSTALL_TIMEOUT.to_string(),
-                "99999999999h".to_string(),
-            )]
-            .into(),
-        );
+        def.metadata.annotations = Some([(ANNOTATION_INSTALL_TIMEOUT.to_string(), "99999999999h".to_string())].into());
         let err = AppKind::from_definition(&def).unwrap_err().to_string();
         assert!(err.contains(ANNOTATION_INSTALL_TIMEOUT), "{err}");
     }

@@ -13,9 +13,8 @@ pub mod validate;
 
 pub use kind::{AppKind, ReleaseSettings, format_go_duration, parse_go_duration};
 pub use translate::{
-    GROUP_LABEL, HELM_RELEASE_API_VERSION, HELM_RELEASE_KIND, KIND_LABEL, NAME_LABEL, SHARD_LABEL,
-    TranslateError, USER_PREFIX, VALUES_SECRET, app_name_from_release, from_helm_release,
-    is_owned_by, is_owned_by_name, release_name, to_helm_release,
+    GROUP_LABEL, HELM_RELEASE_API_VERSION, HELM_RELEASE_KIND, KIND_LABEL, NAME_LABEL, SHARD_LABEL, TranslateError, USER_PREFIX, VALUES_SECRET,
+    app_name_from_release, from_helm_release, is_owned_by, is_owned_by_name, release_name, to_helm_release,
 };
 pub use validate::{reserved_keys, validate_name};
 
@@ -126,11 +125,7 @@ impl Application {
 /// The READY column: the Ready condition's status as `True`, `False` or `Unknown` (missing or anything
 /// else is `Unknown`).
 pub fn ready_status(conditions: &[Condition]) -> &'static str {
-    match conditions
-        .iter()
-        .find(|c| c.type_ == CONDITION_READY)
-        .map(|c| c.status.as_str())
-    {
+    match conditions.iter().find(|c| c.type_ == CONDITION_READY).map(|c| c.status.as_str()) {
         Some("True") => "True",
         Some("False") => "False",
         _ => "Unknown",
@@ -155,22 +150,14 @@ mod tests {
     use serde_json::json;
 
     fn cond(type_: &str, status: &str) -> Condition {
-        Condition {
-            type_: type_.into(),
-            status: status.into(),
-            ..Default::default()
-        }
+        Condition { type_: type_.into(), status: status.into(), ..Default::default() }
     }
 
     #[test]
     fn ready_status_reads_the_ready_condition() {
         let cases: &[(&str, &[Condition], &str)] = &[
             ("no conditions", &[], "Unknown"),
-            (
-                "ready true",
-                &[cond("Released", "False"), cond("Ready", "True")],
-                "True",
-            ),
+            ("ready true", &[cond("Released", "False"), cond("Ready", "True")], "True"),
             ("ready false", &[cond("Ready", "False")], "False"),
             ("ready unknown", &[cond("Ready", "Unknown")], "Unknown"),
             ("odd status", &[cond("Ready", "maybe")], "Unknown"),
@@ -201,15 +188,9 @@ mod tests {
         let app = Application {
             api_version: API_VERSION.into(),
             kind: "Postgres".into(),
-            metadata: ObjectMeta {
-                name: Some("db".into()),
-                ..Default::default()
-            },
+            metadata: ObjectMeta { name: Some("db".into()), ..Default::default() },
             spec: json!({"replicas": 3}),
-            status: ApplicationStatus {
-                conditions: vec![cond("Ready", "True")],
-                ..Default::default()
-            },
+            status: ApplicationStatus { conditions: vec![cond("Ready", "True")], ..Default::default() },
             ..Default::default()
         };
         let v = serde_json::to_value(&app).unwrap();

@@ -11,10 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Map, Value, json};
 
 use super::kind::{AppKind, ReleaseSettings, format_go_duration};
-use super::{
-    API_VERSION, Application, ApplicationStatus, CONDITION_READY, CONDITION_RELEASED, Condition,
-    TENANT_KIND,
-};
+use super::{API_VERSION, Application, ApplicationStatus, CONDITION_READY, CONDITION_RELEASED, Condition, TENANT_KIND};
 use crate::APPS_GROUP;
 
 /// `apiVersion` of the backing object.
@@ -36,18 +33,8 @@ pub const VALUES_SECRET: &str = "cozystack-values";
 
 /// The spec fields the mapping writes; anything else on a live HelmRelease belongs to someone else.
 /// `chart` is listed because Flux accepts exactly one of `chart` and `chartRef`.
-const OWNED_SPEC_FIELDS: &[&str] = &[
-    "chart",
-    "chartRef",
-    "interval",
-    "maxHistory",
-    "install",
-    "upgrade",
-    "valuesFrom",
-    "values",
-    "healthCheckExprs",
-    "waitStrategy",
-];
+const OWNED_SPEC_FIELDS: &[&str] =
+    &["chart", "chartRef", "interval", "maxHistory", "install", "upgrade", "valuesFrom", "values", "healthCheckExprs", "waitStrategy"];
 
 /// Why a HelmRelease cannot be shown as an Application.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -73,9 +60,7 @@ pub fn release_name(kind: &AppKind, app_name: &str) -> String {
 
 /// The application name of a HelmRelease: its name with the prefix removed when present.
 pub fn app_name_from_release<'a>(kind: &AppKind, release_name: &'a str) -> &'a str {
-    release_name
-        .strip_prefix(kind.prefix.as_str())
-        .unwrap_or(release_name)
+    release_name.strip_prefix(kind.prefix.as_str()).unwrap_or(release_name)
 }
 
 /// True when the HelmRelease carries this kind's ownership labels (kind and group; the name label is
@@ -101,12 +86,7 @@ fn label<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
 /// `timeout`, ...), and so do finalizers and ownerReferences. `status` is dropped (it is not written
 /// through the main resource) and so are `managedFields` (omitting them keeps the server's own).
 /// `resourceVersion` and `uid` come from the Application only.
-pub fn to_helm_release(
-    app: &Application,
-    kind: &AppKind,
-    settings: &ReleaseSettings,
-    live: Option<&Value>,
-) -> Value {
+pub fn to_helm_release(app: &Application, kind: &AppKind, settings: &ReleaseSettings, live: Option<&Value>) -> Value {
     let live = live.and_then(Value::as_object);
     let mut hr = live.cloned().unwrap_or_default();
     hr.remove("status");
@@ -119,21 +99,9 @@ pub fn to_helm_release(
     set_or_remove(&mut meta, "namespace", app.metadata.namespace.as_deref());
     let live_labels = string_map(meta.get("labels"));
     let live_annotations = string_map(meta.get("annotations"));
-    put_map(
-        &mut meta,
-        "labels",
-        release_labels(app, kind, live.map(|_| &live_labels)),
-    );
-    put_map(
-        &mut meta,
-        "annotations",
-        release_annotations(app, live.map(|_| &live_annotations)),
-    );
-    set_or_remove(
-        &mut meta,
-        "resourceVersion",
-        app.metadata.resource_version.as_deref(),
-    );
+    put_map(&mut meta, "labels", release_labels(app, kind, live.map(|_| &live_labels)));
+    put_map(&mut meta, "annotations", release_annotations(app, live.map(|_| &live_annotations)));
+    set_or_remove(&mut meta, "resourceVersion", app.metadata.resource_version.as_deref());
     set_or_remove(&mut meta, "uid", app.metadata.uid.as_deref());
     hr.insert("metadata".into(), Value::Object(meta));
 
@@ -147,15 +115,9 @@ pub fn to_helm_release(
 }
 
 /// The spec fields the mapping owns.
-fn release_spec(
-    app: &Application,
-    kind: &AppKind,
-    settings: &ReleaseSettings,
-) -> Map<String, Value> {
+fn release_spec(app: &Application, kind: &AppKind, settings: &ReleaseSettings) -> Map<String, Value> {
     let (install_timeout, upgrade_timeout) = kind.timeouts(settings);
-    let go = |d: std::time::Duration| {
-        format_go_duration(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-    };
+    let go = |d: std::time::Duration| format_go_duration(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
     let strategy = json!({"name": "RetryOnFailure", "retryInterval": go(settings.retry_interval)});
     let mut install = json!({"timeout": go(install_timeout), "strategy": strategy});
     let mut upgrade = json!({"timeout": go(upgrade_timeout), "strategy": strategy});
@@ -173,18 +135,12 @@ fn release_spec(
     spec.insert("maxHistory".into(), settings.max_history.into());
     spec.insert("install".into(), install);
     spec.insert("upgrade".into(), upgrade);
-    spec.insert(
-        "valuesFrom".into(),
-        json!([{"kind": "Secret", "name": VALUES_SECRET}]),
-    );
+    spec.insert("valuesFrom".into(), json!([{"kind": "Secret", "name": VALUES_SECRET}]));
     if !app.spec.is_null() {
         spec.insert("values".into(), app.spec.clone());
     }
     if !kind.health_check_exprs.is_empty() {
-        spec.insert(
-            "healthCheckExprs".into(),
-            Value::Array(kind.health_check_exprs.clone()),
-        );
+        spec.insert("healthCheckExprs".into(), Value::Array(kind.health_check_exprs.clone()));
     }
     if let Some(name) = kind.resolved_wait_strategy() {
         spec.insert("waitStrategy".into(), json!({"name": name}));
@@ -194,19 +150,9 @@ fn release_spec(
 
 /// Definition labels, then prefixed user labels, then ownership labels (later sets win). On update the
 /// live labels outside the mapping come first and the live shard label value is kept.
-fn release_labels(
-    app: &Application,
-    kind: &AppKind,
-    live: Option<&BTreeMap<String, String>>,
-) -> BTreeMap<String, String> {
-    let owned =
-        |k: &str| k.starts_with(USER_PREFIX) || [KIND_LABEL, GROUP_LABEL, NAME_LABEL].contains(&k);
-    let mut labels: BTreeMap<String, String> = live
-        .into_iter()
-        .flatten()
-        .filter(|(k, _)| !owned(k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+fn release_labels(app: &Application, kind: &AppKind, live: Option<&BTreeMap<String, String>>) -> BTreeMap<String, String> {
+    let owned = |k: &str| k.starts_with(USER_PREFIX) || [KIND_LABEL, GROUP_LABEL, NAME_LABEL].contains(&k);
+    let mut labels: BTreeMap<String, String> = live.into_iter().flatten().filter(|(k, _)| !owned(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
     labels.extend(kind.release_labels.clone());
     if let Some(shard) = live.and_then(|l| l.get(SHARD_LABEL)) {
         labels.insert(SHARD_LABEL.into(), shard.clone());
@@ -219,37 +165,22 @@ fn release_labels(
 }
 
 /// Prefixed user annotations; on update the live annotations without the prefix stay.
-fn release_annotations(
-    app: &Application,
-    live: Option<&BTreeMap<String, String>>,
-) -> BTreeMap<String, String> {
-    let mut annotations: BTreeMap<String, String> = live
-        .into_iter()
-        .flatten()
-        .filter(|(k, _)| !k.starts_with(USER_PREFIX))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+fn release_annotations(app: &Application, live: Option<&BTreeMap<String, String>>) -> BTreeMap<String, String> {
+    let mut annotations: BTreeMap<String, String> =
+        live.into_iter().flatten().filter(|(k, _)| !k.starts_with(USER_PREFIX)).map(|(k, v)| (k.clone(), v.clone())).collect();
     annotations.extend(prefixed(app.metadata.annotations.as_ref()));
     annotations
 }
 
 fn prefixed(map: Option<&BTreeMap<String, String>>) -> impl Iterator<Item = (String, String)> + '_ {
-    map.into_iter()
-        .flatten()
-        .map(|(k, v)| (format!("{USER_PREFIX}{k}"), v.clone()))
+    map.into_iter().flatten().map(|(k, v)| (format!("{USER_PREFIX}{k}"), v.clone()))
 }
 
 /// The entries of `map` whose key has the user prefix, prefix removed; None when there are none, so
 /// that an empty result is absent on the wire.
 fn unprefixed(map: Option<&BTreeMap<String, String>>) -> Option<BTreeMap<String, String>> {
-    let out: BTreeMap<String, String> = map
-        .into_iter()
-        .flatten()
-        .filter_map(|(k, v)| {
-            k.strip_prefix(USER_PREFIX)
-                .map(|k| (k.to_string(), v.clone()))
-        })
-        .collect();
+    let out: BTreeMap<String, String> =
+        map.into_iter().flatten().filter_map(|(k, v)| k.strip_prefix(USER_PREFIX).map(|k| (k.to_string(), v.clone()))).collect();
     (!out.is_empty()).then_some(out)
 }
 
@@ -271,21 +202,12 @@ fn put_map(obj: &mut Map<String, Value>, key: &str, map: BTreeMap<String, String
     if map.is_empty() {
         obj.remove(key);
     } else {
-        obj.insert(
-            key.into(),
-            Value::Object(map.into_iter().map(|(k, v)| (k, v.into())).collect()),
-        );
+        obj.insert(key.into(), Value::Object(map.into_iter().map(|(k, v)| (k, v.into())).collect()));
     }
 }
 
 fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
-    v.and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
+    v.and_then(Value::as_object).map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect()).unwrap_or_default()
 }
 
 /// Shows a HelmRelease as an Application (§2.2), before defaults and before the storage layer adds
@@ -298,15 +220,10 @@ fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
 pub fn from_helm_release(hr: &Value, kind: &AppKind) -> Result<Application, TranslateError> {
     let obj = hr.as_object().ok_or(TranslateError::NotAnObject)?;
     let meta: ObjectMeta = match obj.get("metadata") {
-        Some(m) => serde_json::from_value(m.clone())
-            .map_err(|e| TranslateError::BadMetadata(e.to_string()))?,
+        Some(m) => serde_json::from_value(m.clone()).map_err(|e| TranslateError::BadMetadata(e.to_string()))?,
         None => ObjectMeta::default(),
     };
-    let hr_name = meta
-        .name
-        .as_deref()
-        .filter(|n| !n.is_empty())
-        .ok_or(TranslateError::NoName)?;
+    let hr_name = meta.name.as_deref().filter(|n| !n.is_empty()).ok_or(TranslateError::NoName)?;
     let name = app_name_from_release(kind, hr_name).to_string();
 
     let mut spec = hr.pointer("/spec/values").cloned().unwrap_or(Value::Null);
@@ -315,31 +232,19 @@ pub fn from_helm_release(hr: &Value, kind: &AppKind) -> Result<Application, Tran
     }
 
     let status = hr.get("status");
-    let version = status
-        .and_then(|s| s.get("lastAttemptedRevision"))
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let version = status.and_then(|s| s.get("lastAttemptedRevision")).and_then(Value::as_str).unwrap_or_default().to_string();
     let conditions: Vec<Condition> = match status.and_then(|s| s.get("conditions")) {
         None | Some(Value::Null) => Vec::new(),
-        Some(c) => serde_json::from_value(c.clone())
-            .map_err(|e| TranslateError::BadStatus(e.to_string()))?,
+        Some(c) => serde_json::from_value(c.clone()).map_err(|e| TranslateError::BadStatus(e.to_string()))?,
     };
     let conditions = conditions
         .into_iter()
         .filter(|c| c.type_ == CONDITION_READY || c.type_ == CONDITION_RELEASED)
-        .map(|c| Condition {
-            observed_generation: None,
-            ..c
-        })
+        .map(|c| Condition { observed_generation: None, ..c })
         .collect();
 
     let namespace = meta.namespace.clone().unwrap_or_default();
-    let tenant_namespace = if kind.kind == TENANT_KIND {
-        crate::tenant::tenant_namespace(&namespace, &name)
-    } else {
-        String::new()
-    };
+    let tenant_namespace = if kind.kind == TENANT_KIND { crate::tenant::tenant_namespace(&namespace, &name) } else { String::new() };
     Ok(Application {
         api_version: API_VERSION.into(),
         kind: kind.kind.clone(),
@@ -356,12 +261,7 @@ pub fn from_helm_release(hr: &Value, kind: &AppKind) -> Result<Application, Tran
         },
         app_version: String::new(),
         spec,
-        status: ApplicationStatus {
-            version,
-            conditions,
-            namespace: tenant_namespace,
-            external_ips_count: 0,
-        },
+        status: ApplicationStatus { version, conditions, namespace: tenant_namespace, external_ips_count: 0 },
     })
 }
 

@@ -7,12 +7,8 @@ use proptest::prelude::*;
 use serde_json::json;
 
 fn load_kind(name: &str) -> AppKind {
-    let path = format!(
-        "{}/../../shared/fixtures/application-definitions/{name}.yaml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let def: ApplicationDefinition =
-        serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let path = format!("{}/../../shared/fixtures/application-definitions/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
+    let def: ApplicationDefinition = serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     AppKind::from_definition(&def).unwrap()
 }
 
@@ -20,11 +16,7 @@ fn app(name: &str, namespace: &str, spec: Value) -> Application {
     Application {
         api_version: API_VERSION.into(),
         kind: "Postgres".into(),
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            namespace: Some(namespace.into()),
-            ..Default::default()
-        },
+        metadata: ObjectMeta { name: Some(name.into()), namespace: Some(namespace.into()), ..Default::default() },
         spec,
         ..Default::default()
     }
@@ -32,12 +24,7 @@ fn app(name: &str, namespace: &str, spec: Value) -> Application {
 
 #[test]
 fn golden_postgres_release() {
-    let hr = to_helm_release(
-        &app("db", "tenant-root", json!({"replicas": 3})),
-        &load_kind("postgres"),
-        &ReleaseSettings::default(),
-        None,
-    );
+    let hr = to_helm_release(&app("db", "tenant-root", json!({"replicas": 3})), &load_kind("postgres"), &ReleaseSettings::default(), None);
     let want = json!({
         "apiVersion": "helm.toolkit.fluxcd.io/v2",
         "kind": "HelmRelease",
@@ -80,33 +67,21 @@ fn user_metadata_overrides_and_wait_settings_reach_the_release() {
     a.metadata.annotations = Some([("note".to_string(), "hi".to_string())].into());
     a.metadata.resource_version = Some("42".into());
     a.metadata.uid = Some("u-1".into());
-    let settings = ReleaseSettings {
-        max_history: 0,
-        ..Default::default()
-    };
+    let settings = ReleaseSettings { max_history: 0, ..Default::default() };
     let hr = to_helm_release(&a, &kind, &settings, None);
     assert_eq!(hr["metadata"]["name"], "redis-cache");
     assert_eq!(hr["metadata"]["labels"]["apps.cozystack.io-team"], "x");
-    assert_eq!(
-        hr["metadata"]["annotations"],
-        json!({"apps.cozystack.io-note": "hi"})
-    );
+    assert_eq!(hr["metadata"]["annotations"], json!({"apps.cozystack.io-note": "hi"}));
     assert_eq!(hr["metadata"]["resourceVersion"], "42");
     assert_eq!(hr["metadata"]["uid"], "u-1");
-    assert_eq!(
-        hr["spec"]["maxHistory"], 0,
-        "0 = unlimited is written explicitly"
-    );
+    assert_eq!(hr["spec"]["maxHistory"], 0, "0 = unlimited is written explicitly");
     assert_eq!(hr["spec"]["install"]["timeout"], "15m0s");
     assert_eq!(hr["spec"]["upgrade"]["timeout"], "1h0m0s");
     assert_eq!(hr["spec"]["install"]["disableWait"], true);
     assert_eq!(hr["spec"]["upgrade"]["disableWait"], true);
     assert_eq!(hr["spec"]["waitStrategy"], json!({"name": "poller"}));
     assert_eq!(hr["spec"]["healthCheckExprs"][0]["kind"], "Pod");
-    assert!(
-        hr["spec"].get("values").is_none(),
-        "a null spec writes no values"
-    );
+    assert!(hr["spec"].get("values").is_none(), "a null spec writes no values");
     assert!(hr["spec"]["install"].get("remediation").is_none());
 }
 
@@ -150,10 +125,7 @@ fn update_keeps_what_the_mapping_does_not_own() {
     let hr = to_helm_release(&a, &kind, &ReleaseSettings::default(), Some(&live));
 
     let meta = &hr["metadata"];
-    assert_eq!(
-        meta["resourceVersion"], "98",
-        "the client's resourceVersion, never the live one"
-    );
+    assert_eq!(meta["resourceVersion"], "98", "the client's resourceVersion, never the live one");
     assert!(meta.get("uid").is_none(), "uid comes from the app only");
     assert!(meta.get("managedFields").is_none());
     assert_eq!(meta["finalizers"], json!(["finalizers.fluxcd.io"]));
@@ -169,17 +141,11 @@ fn update_keeps_what_the_mapping_does_not_own() {
             "apps.cozystack.io/application.name": "db"
         })
     );
-    assert_eq!(
-        meta["annotations"],
-        json!({"reconcile.fluxcd.io/requestedAt": "now"})
-    );
+    assert_eq!(meta["annotations"], json!({"reconcile.fluxcd.io/requestedAt": "now"}));
 
     let spec = &hr["spec"];
     assert_eq!(spec["suspend"], true, "an operator's suspend survives");
-    assert!(
-        spec.get("chart").is_none(),
-        "chart and chartRef are exclusive"
-    );
+    assert!(spec.get("chart").is_none(), "chart and chartRef are exclusive");
     assert_eq!(spec["interval"], "5m0s");
     assert!(spec["install"].get("remediation").is_none());
     assert_eq!(spec["values"], json!({"replicas": 2}));
@@ -190,16 +156,8 @@ fn update_keeps_what_the_mapping_does_not_own() {
 fn update_without_live_shard_label_uses_the_definition() {
     let kind = load_kind("postgres");
     let live = json!({"metadata": {"name": "postgres-db", "labels": {"x": "1"}}, "spec": {}});
-    let hr = to_helm_release(
-        &app("db", "ns", json!({})),
-        &kind,
-        &ReleaseSettings::default(),
-        Some(&live),
-    );
-    assert_eq!(
-        hr["metadata"]["labels"]["sharding.fluxcd.io/key"],
-        "tenants"
-    );
+    let hr = to_helm_release(&app("db", "ns", json!({})), &kind, &ReleaseSettings::default(), Some(&live));
+    assert_eq!(hr["metadata"]["labels"]["sharding.fluxcd.io/key"], "tenants");
     assert_eq!(hr["metadata"]["labels"]["x"], "1");
     assert_eq!(hr["spec"]["values"], json!({}));
 }
@@ -214,24 +172,9 @@ fn ownership_checks_kind_group_and_optionally_name() {
     let owned = json!({KIND_LABEL: "Postgres", GROUP_LABEL: "apps.cozystack.io", NAME_LABEL: "db"});
     let cases = [
         ("all labels", owned.clone(), true, true),
-        (
-            "no name label",
-            json!({KIND_LABEL: "Postgres", GROUP_LABEL: "apps.cozystack.io"}),
-            true,
-            false,
-        ),
-        (
-            "other kind",
-            json!({KIND_LABEL: "Redis", GROUP_LABEL: "apps.cozystack.io"}),
-            false,
-            false,
-        ),
-        (
-            "other group",
-            json!({KIND_LABEL: "Postgres", GROUP_LABEL: "x"}),
-            false,
-            false,
-        ),
+        ("no name label", json!({KIND_LABEL: "Postgres", GROUP_LABEL: "apps.cozystack.io"}), true, false),
+        ("other kind", json!({KIND_LABEL: "Redis", GROUP_LABEL: "apps.cozystack.io"}), false, false),
+        ("other group", json!({KIND_LABEL: "Postgres", GROUP_LABEL: "x"}), false, false),
         ("no labels", Value::Null, false, false),
     ];
     for (what, labels, get, delete) in cases {
@@ -301,46 +244,26 @@ fn reads_a_release_back() {
 #[test]
 fn tenant_status_carries_the_owned_namespace() {
     let kind = load_kind("tenant");
-    let cases = [
-        ("tenant-root", "tenant-root", "tenant-root"),
-        ("tenant-foo", "tenant-root", "tenant-foo"),
-        ("tenant-bar", "tenant-foo", "tenant-foo-bar"),
-    ];
+    let cases = [("tenant-root", "tenant-root", "tenant-root"), ("tenant-foo", "tenant-root", "tenant-foo"), ("tenant-bar", "tenant-foo", "tenant-foo-bar")];
     for (hr_name, ns, want) in cases {
         let hr = json!({"metadata": {"name": hr_name, "namespace": ns}});
-        assert_eq!(
-            from_helm_release(&hr, &kind).unwrap().status.namespace,
-            want,
-            "{hr_name} in {ns}"
-        );
+        assert_eq!(from_helm_release(&hr, &kind).unwrap().status.namespace, want, "{hr_name} in {ns}");
     }
-    let redis = from_helm_release(
-        &json!({"metadata": {"name": "redis-x", "namespace": "n"}}),
-        &load_kind("redis"),
-    );
+    let redis = from_helm_release(&json!({"metadata": {"name": "redis-x", "namespace": "n"}}), &load_kind("redis"));
     assert_eq!(redis.unwrap().status.namespace, "");
 }
 
 #[test]
 fn unreadable_releases_are_errors() {
     let kind = load_kind("postgres");
-    let cases = [
-        ("not an object", json!([1]), TranslateError::NotAnObject),
-        ("no name", json!({"metadata": {}}), TranslateError::NoName),
-    ];
+    let cases = [("not an object", json!([1]), TranslateError::NotAnObject), ("no name", json!({"metadata": {}}), TranslateError::NoName)];
     for (what, hr, want) in cases {
         assert_eq!(from_helm_release(&hr, &kind).unwrap_err(), want, "{what}");
     }
     let bad_labels = json!({"metadata": {"name": "postgres-x", "labels": {"a": 1}}});
-    assert!(matches!(
-        from_helm_release(&bad_labels, &kind),
-        Err(TranslateError::BadMetadata(_))
-    ));
+    assert!(matches!(from_helm_release(&bad_labels, &kind), Err(TranslateError::BadMetadata(_))));
     let bad_status = json!({"metadata": {"name": "postgres-x"}, "status": {"conditions": "no"}});
-    assert!(matches!(
-        from_helm_release(&bad_status, &kind),
-        Err(TranslateError::BadStatus(_))
-    ));
+    assert!(matches!(from_helm_release(&bad_status, &kind), Err(TranslateError::BadStatus(_))));
 }
 
 #[test]
@@ -348,30 +271,19 @@ fn names_map_through_the_prefix() {
     let kind = load_kind("postgres");
     assert_eq!(release_name(&kind, "db"), "postgres-db");
     assert_eq!(app_name_from_release(&kind, "postgres-db"), "db");
-    assert_eq!(
-        app_name_from_release(&kind, "other"),
-        "other",
-        "no prefix: name kept, as TrimPrefix does"
-    );
+    assert_eq!(app_name_from_release(&kind, "other"), "other", "no prefix: name kept, as TrimPrefix does");
 }
 
 fn string_maps() -> impl Strategy<Value = Option<BTreeMap<String, String>>> {
-    prop::collection::btree_map("[a-z][a-z0-9./-]{0,12}", "[ -~]{0,10}", 0..4)
-        .prop_map(|m| (!m.is_empty()).then_some(m))
+    prop::collection::btree_map("[a-z][a-z0-9./-]{0,12}", "[ -~]{0,10}", 0..4).prop_map(|m| (!m.is_empty()).then_some(m))
 }
 
 fn json_values() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        "[ -~]{0,8}".prop_map(Value::from),
-    ];
+    let leaf = prop_oneof![Just(Value::Null), any::<bool>().prop_map(Value::from), any::<i64>().prop_map(Value::from), "[ -~]{0,8}".prop_map(Value::from),];
     leaf.prop_recursive(3, 16, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map("[ -~]{0,6}", inner, 0..4)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map("[ -~]{0,6}", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }

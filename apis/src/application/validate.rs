@@ -16,7 +16,8 @@ const MAX_NAMESPACE_NAME: usize = 63;
 const NAME_FIELD: &str = "metadata.name";
 const DNS1035_MAX: usize = 63;
 const DNS1035_FMT: &str = "[a-z]([-a-z0-9]*[a-z0-9])?";
-const DNS1035_ERR: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character";
+const DNS1035_ERR: &str =
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character";
 const TENANT_NAME_ERR: &str = "tenant names must start with a lowercase letter and contain only lowercase letters and digits; dashes are not allowed";
 
 /// Checks an Application name on create, in upstream's order; each stage that fails ends the check, so
@@ -34,29 +35,17 @@ pub fn validate_name(name: &str, kind: &AppKind, namespace: &str) -> Vec<FieldEr
     if kind.kind == TENANT_KIND && !is_tenant_name(name) {
         return vec![invalid(TENANT_NAME_ERR.into())];
     }
-    let format: Vec<FieldError> = dns1035_label_errors(name)
-        .into_iter()
-        .map(invalid)
-        .collect();
+    let format: Vec<FieldError> = dns1035_label_errors(name).into_iter().map(invalid).collect();
     if !format.is_empty() {
         return format;
     }
 
-    let Some(max) = MAX_RELEASE_NAME
-        .checked_sub(kind.prefix.len())
-        .filter(|m| *m > 0)
-    else {
-        let detail = format!(
-            "configuration error: no valid name length possible (release prefix {:?})",
-            kind.prefix
-        );
+    let Some(max) = MAX_RELEASE_NAME.checked_sub(kind.prefix.len()).filter(|m| *m > 0) else {
+        let detail = format!("configuration error: no valid name length possible (release prefix {:?})", kind.prefix);
         return vec![invalid(detail)];
     };
     if name.len() > max {
-        return vec![invalid(format!(
-            "must be no more than {max} characters (release prefix {:?})",
-            kind.prefix
-        ))];
+        return vec![invalid(format!("must be no more than {max} characters (release prefix {:?})", kind.prefix))];
     }
 
     if kind.kind == TENANT_KIND {
@@ -75,15 +64,12 @@ pub fn validate_name(name: &str, kind: &AppKind, namespace: &str) -> Vec<FieldEr
 /// (`_cluster`, `_namespace`) come from the tenant's values Secret and must not be overridden.
 pub fn reserved_keys(spec: &Value) -> Option<String> {
     let key = spec.as_object()?.keys().find(|k| k.starts_with('_'))?;
-    Some(format!(
-        "values key {key:?} is reserved (keys starting with '_' are not allowed)"
-    ))
+    Some(format!("values key {key:?} is reserved (keys starting with '_' are not allowed)"))
 }
 
 fn is_tenant_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    chars.next().is_some_and(|c| c.is_ascii_lowercase()) && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
 }
 
 /// k8s.io/apimachinery's IsDNS1035Label, messages included (names.rs has the shared copy; this stays
@@ -95,15 +81,11 @@ fn dns1035_label_errors(value: &str) -> Vec<String> {
     }
     let b = value.as_bytes();
     let ok = b.first().is_some_and(u8::is_ascii_lowercase)
-        && b.last()
-            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-');
+        && b.last().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-');
     if !ok {
         // The doubled space after "'my-name'," is apimachinery's own.
-        errs.push(format!(
-            "{DNS1035_ERR} (e.g. 'my-name',  or 'abc-123', regex used for validation is '{DNS1035_FMT}')"
-        ));
+        errs.push(format!("{DNS1035_ERR} (e.g. 'my-name',  or 'abc-123', regex used for validation is '{DNS1035_FMT}')"));
     }
     errs
 }
@@ -115,11 +97,7 @@ mod tests {
     use serde_json::json;
 
     fn kind(kind: &str, prefix: &str) -> AppKind {
-        AppKind {
-            kind: kind.into(),
-            prefix: prefix.into(),
-            ..Default::default()
-        }
+        AppKind { kind: kind.into(), prefix: prefix.into(), ..Default::default() }
     }
 
     const DNS_MSG: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
@@ -177,10 +155,7 @@ mod tests {
             ),
         ];
         for (what, k, name, ns, want) in cases {
-            let got: Vec<String> = validate_name(name, &k, ns)
-                .iter()
-                .map(ToString::to_string)
-                .collect();
+            let got: Vec<String> = validate_name(name, &k, ns).iter().map(ToString::to_string).collect();
             assert_eq!(got, want, "{what}");
         }
     }
@@ -190,10 +165,7 @@ mod tests {
         let name = format!("{}-", "a".repeat(63));
         let errs = validate_name(&name, &kind("Etcd", ""), "ns");
         assert_eq!(errs.len(), 2);
-        assert!(
-            errs.iter()
-                .all(|e| e.kind == FieldErrorKind::Invalid && e.field == "metadata.name")
-        );
+        assert!(errs.iter().all(|e| e.kind == FieldErrorKind::Invalid && e.field == "metadata.name"));
     }
 
     #[test]
@@ -201,20 +173,8 @@ mod tests {
         let cases = [
             ("none", json!({"a": 1, "b": {"_c": 1}}), None),
             ("null spec", Value::Null, None),
-            (
-                "one",
-                json!({"a": 1, "_cluster": {}}),
-                Some(
-                    "values key \"_cluster\" is reserved (keys starting with '_' are not allowed)",
-                ),
-            ),
-            (
-                "first in key order",
-                json!({"_z": 1, "_namespace": 1}),
-                Some(
-                    "values key \"_namespace\" is reserved (keys starting with '_' are not allowed)",
-                ),
-            ),
+            ("one", json!({"a": 1, "_cluster": {}}), Some("values key \"_cluster\" is reserved (keys starting with '_' are not allowed)")),
+            ("first in key order", json!({"_z": 1, "_namespace": 1}), Some("values key \"_namespace\" is reserved (keys starting with '_' are not allowed)")),
         ];
         for (what, spec, want) in cases {
             assert_eq!(reserved_keys(&spec).as_deref(), want, "{what}");

@@ -94,20 +94,16 @@ pub fn user_from_headers(cfg: &AuthenticationConfig, headers: &HeaderMap) -> Opt
     };
     let name = first(&cfg.username_headers)?;
     let uid = first(&cfg.uid_headers).unwrap_or_default();
-    let groups = cfg
-        .group_headers
-        .iter()
-        .flat_map(|h| headers.get_all(h.as_str()).iter().filter_map(|v| v.to_str().ok().map(str::to_string)))
-        .collect();
+    let groups = cfg.group_headers.iter().flat_map(|h| headers.get_all(h.as_str()).iter().filter_map(|v| v.to_str().ok().map(str::to_string))).collect();
     let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (key, value) in headers {
         let key = key.as_str();
         for prefix in &cfg.extra_prefixes {
             let prefix = prefix.to_ascii_lowercase();
-            if let Some(rest) = key.strip_prefix(prefix.as_str()) {
-                if let Ok(v) = value.to_str() {
-                    extra.entry(percent_decode(rest)).or_default().push(v.to_string());
-                }
+            if let Some(rest) = key.strip_prefix(prefix.as_str())
+                && let Ok(v) = value.to_str()
+            {
+                extra.entry(percent_decode(rest)).or_default().push(v.to_string());
             }
         }
     }
@@ -126,12 +122,13 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Some(b) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Some(b) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;

@@ -14,10 +14,13 @@ const CACHE_TTL: Duration = Duration::from_secs(10);
 /// Cache entries kept at most; the cache is cleared when it is full.
 const CACHE_MAX: usize = 4096;
 
+/// When a review was answered, and its user.
+type CachedReview = (Instant, Option<UserInfo>);
+
 /// Reviews bearer tokens.
 pub struct TokenReviewer {
     client: kube::Client,
-    cache: Mutex<HashMap<[u8; 32], (Instant, Option<UserInfo>)>>,
+    cache: Mutex<HashMap<[u8; 32], CachedReview>>,
 }
 
 impl TokenReviewer {
@@ -29,10 +32,10 @@ impl TokenReviewer {
     /// The token's user, None when the backend says it is not authenticated.
     pub async fn review(&self, token: &str) -> Result<Option<UserInfo>, String> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some((at, user)) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            if at.elapsed() < CACHE_TTL {
-                return Ok(user.clone());
-            }
+        if let Some((at, user)) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key)
+            && at.elapsed() < CACHE_TTL
+        {
+            return Ok(user.clone());
         }
         let api: kube::Api<TokenReview> = kube::Api::all(self.client.clone());
         let review = TokenReview { spec: TokenReviewSpec { token: token.to_string(), ..Default::default() }, ..Default::default() };

@@ -28,12 +28,7 @@ pub struct Limits {
 impl Limits {
     /// Limits with the given numbers.
     pub fn new(max_readonly: usize, max_mutating: usize, request_timeout: Duration, max_body_bytes: usize) -> Self {
-        Self {
-            readonly: Arc::new(Semaphore::new(max_readonly)),
-            mutating: Arc::new(Semaphore::new(max_mutating)),
-            request_timeout,
-            max_body_bytes,
-        }
+        Self { readonly: Arc::new(Semaphore::new(max_readonly)), mutating: Arc::new(Semaphore::new(max_mutating)), request_timeout, max_body_bytes }
     }
 }
 

@@ -74,3 +74,6 @@ pub fn build_handler_chain(state: Arc<ServerState>, handler: HttpService) -> Htt
         .service(handler);
     HttpService::new(chain)
 }
+
+#[cfg(test)]
+mod tests;

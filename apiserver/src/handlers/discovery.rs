@@ -109,7 +109,11 @@ fn aggregated_list(groups: &[String], snap: &Snapshot) -> Value {
                         let i = r.info();
                         d2::APIResourceDiscovery {
                             resource: Some(i.plural.clone()),
-                            response_kind: Some(d2::GroupVersionKind { group: Some(i.group.clone()), version: Some(i.version.clone()), kind: Some(i.kind.clone()) }),
+                            response_kind: Some(d2::GroupVersionKind {
+                                group: Some(i.group.clone()),
+                                version: Some(i.version.clone()),
+                                kind: Some(i.kind.clone()),
+                            }),
                             scope: Some(if i.namespaced { "Namespaced" } else { "Cluster" }.into()),
                             singular_resource: Some(i.singular.clone()),
                             verbs: i.verbs.iter().map(|v| v.to_string()).collect(),
@@ -132,7 +136,11 @@ pub fn apis_root(groups: &[String], snap: &Snapshot, cache: &DiscoveryCache, req
     let accept = parse_accept(req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let mut resp = if wants_aggregated_discovery(&accept) {
         let matches = req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(docs.etag.as_str());
-        let mut r = if matches { respond(StatusCode::NOT_MODIFIED, V2_CONTENT_TYPE, Vec::new()) } else { respond(StatusCode::OK, V2_CONTENT_TYPE, (*docs.aggregated).clone()) };
+        let mut r = if matches {
+            respond(StatusCode::NOT_MODIFIED, V2_CONTENT_TYPE, Vec::new())
+        } else {
+            respond(StatusCode::OK, V2_CONTENT_TYPE, (*docs.aggregated).clone())
+        };
         if let Ok(v) = HeaderValue::from_str(&docs.etag) {
             r.headers_mut().insert(header::ETAG, v);
         }

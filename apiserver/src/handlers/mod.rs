@@ -2,6 +2,7 @@
 
 pub mod discovery;
 mod health;
+pub mod openapi;
 pub mod resource;
 
 use std::sync::Arc;
@@ -31,6 +32,10 @@ pub async fn route(state: Arc<ServerState>, req: Request<Body>) -> Response<Body
         ["apis", g, v] if *v == apis::VERSION && state.catalog.groups.iter().any(|x| x == g) => {
             crate::body::json(StatusCode::OK, &discovery::resource_list(g, &snap))
         }
+        // Only the head goes along: the body type is not Sync, and the documents may be built first.
+        ["openapi", "v2"] => openapi::v2(&state.openapi, &state.catalog.groups, snap.clone(), &req.into_parts().0).await,
+        ["openapi", "v3"] => openapi::v3_discovery(&state.openapi, &state.catalog.groups, snap.clone()).await,
+        ["openapi", "v3", "apis", g, v] => openapi::v3_group_version(&state.openapi, &state.catalog.groups, snap.clone(), &req.into_parts().0, g, v).await,
         _ => status(&Status::not_found_path()),
     }
 }

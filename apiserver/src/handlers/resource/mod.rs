@@ -43,7 +43,9 @@ fn body_content_type(req: &Request<Body>) -> Result<String, Status> {
     let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json").to_string();
     let essence = ct.split(';').next().unwrap_or("").trim().to_string();
     if req.method() != http::Method::PATCH && !matches!(essence.as_str(), "application/json" | "application/yaml" | "") {
-        return Err(Status::unsupported_media_type(format!("the body of the request was in an unknown format {essence:?} - accepted media types include: application/json, application/yaml")));
+        return Err(Status::unsupported_media_type(format!(
+            "the body of the request was in an unknown format {essence:?} - accepted media types include: application/json, application/yaml"
+        )));
     }
     Ok(ct)
 }
@@ -88,7 +90,7 @@ async fn dispatch(state: &Arc<ServerState>, registry: Arc<dyn Registry>, info: &
     let accept = parse_accept(req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let repr = choose_representation(&accept).ok_or_else(|| Status::not_acceptable("only the following media types are accepted: application/json, application/yaml, application/json;as=Table;v=v1;g=meta.k8s.io, application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io"))?;
     let enc = Encoder::new(repr, &q);
-    let ctx = RequestContext { user: (*user_of(&req)).clone(), namespace: info.namespace.clone() };
+    let ctx = RequestContext { user: (*user_of(&req)).clone(), namespace: info.namespace.clone(), admission: state.admission.clone() };
     let content_type = body_content_type(&req)?;
     let body: Bytes = req.into_body().collect().await.map(|c| c.to_bytes()).map_err(|e| Status::bad_request(format!("reading the request body: {e}")))?;
     let reg = &*registry;
@@ -107,7 +109,7 @@ async fn dispatch(state: &Arc<ServerState>, registry: Arc<dyn Registry>, info: &
             if repr == crate::negotiate::Representation::Yaml {
                 return Err(Status::not_acceptable("watch responses are only available as JSON"));
             }
-            let events = reg.watch(&ctx, &opts).await.map_err(status_of)?;
+            let events = reg.watch_shared(&ctx, &opts).await.map_err(status_of)?;
             Ok(watch::respond(state, registry.clone(), events, enc, opts.timeout_seconds))
         }
         "create" => {

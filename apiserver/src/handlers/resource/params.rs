@@ -22,12 +22,12 @@ fn decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' {
-            if let Some(b) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && let Some(b) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -113,9 +113,7 @@ pub fn write_options(q: &HashMap<String, String>, raw_query: Option<&str>) -> Re
         Some("Warn") => FieldValidation::Warn,
         Some("Strict") => FieldValidation::Strict,
         Some(other) => {
-            return Err(Status::bad_request(format!(
-                "fieldValidation: Unsupported value: {other:?}: supported values: \"Ignore\", \"Strict\", \"Warn\""
-            )));
+            return Err(Status::bad_request(format!("fieldValidation: Unsupported value: {other:?}: supported values: \"Ignore\", \"Strict\", \"Warn\"")));
         }
     };
     Ok(WriteOptions { dry_run: dry_run(&all_values(raw_query, "dryRun"))?, field_manager, field_validation })
@@ -146,10 +144,10 @@ pub fn delete_options(q: &HashMap<String, String>, raw_query: Option<&str>, body
             opts.precondition_resource_version = p.get("resourceVersion").and_then(|u| u.as_str()).map(str::to_string);
         }
     }
-    if let Some(p) = &opts.propagation_policy {
-        if !matches!(p.as_str(), "Orphan" | "Background" | "Foreground") {
-            return Err(Status::bad_request(format!("propagationPolicy: Unsupported value: {p:?}: supported values: \"Foreground\", \"Background\", \"Orphan\"")));
-        }
+    if let Some(p) = &opts.propagation_policy
+        && !matches!(p.as_str(), "Orphan" | "Background" | "Foreground")
+    {
+        return Err(Status::bad_request(format!("propagationPolicy: Unsupported value: {p:?}: supported values: \"Foreground\", \"Background\", \"Orphan\"")));
     }
     Ok(opts)
 }

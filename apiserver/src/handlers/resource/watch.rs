@@ -11,11 +11,12 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use prometheus_client::metrics::gauge::Gauge;
 use serde_json::json;
-use storage::registry::{EventStream, EventType, Registry};
+use storage::registry::{EventType, Registry, SharedEventStream};
 
 use super::encode::Encoder;
 use crate::body::Body;
 use crate::metrics::WatcherLabels;
+use crate::negotiate::Representation;
 use crate::server::ServerState;
 
 /// Longest a watch may run when the client gives no timeout (k8s.io/apiserver picks 30 to 60 minutes).
@@ -30,9 +31,10 @@ impl Drop for WatcherGuard {
 }
 
 /// Streams `events` to the client.
-pub fn respond(state: &Arc<ServerState>, registry: Arc<dyn Registry>, events: EventStream, encoder: Encoder<'_>, timeout: Option<u64>) -> Response<Body> {
+pub fn respond(state: &Arc<ServerState>, registry: Arc<dyn Registry>, events: SharedEventStream, encoder: Encoder<'_>, timeout: Option<u64>) -> Response<Body> {
     let info = registry.info().clone();
-    let gauge = state.metrics.watchers.get_or_create(&WatcherLabels { group: info.group.clone(), version: info.version.clone(), kind: info.kind.clone() }).clone();
+    let gauge =
+        state.metrics.watchers.get_or_create(&WatcherLabels { group: info.group.clone(), version: info.version.clone(), kind: info.kind.clone() }).clone();
     gauge.inc();
     let guard = WatcherGuard(gauge);
     let limit = timeout.map(Duration::from_secs).unwrap_or(MAX_WATCH).min(MAX_WATCH);
@@ -49,17 +51,18 @@ pub fn respond(state: &Arc<ServerState>, registry: Arc<dyn Registry>, events: Ev
     let mut first = true;
     let frames = events.take_until(Box::pin(stopped)).map(move |e| {
         let _keep = &guard;
-        let enc = Encoder { repr, include_object: &include };
-        let object = if e.event_type == EventType::Error || e.event_type == EventType::Bookmark {
-            e.object
+        let line = if repr == Representation::Json || matches!(e.event_type, EventType::Error | EventType::Bookmark) {
+            // The object as it is: its JSON is made once and shared by every watcher that gets it.
+            e.json_line()
         } else {
-            let o = enc.event_object(&*registry, &e.object, first);
+            let enc = Encoder { repr, include_object: &include };
+            let object = enc.event_object(&*registry, &e.object, first);
             first = false;
-            o
+            let mut line = serde_json::to_vec(&json!({"type": e.event_type.as_str(), "object": object})).unwrap_or_default();
+            line.push(b'\n');
+            Bytes::from(line)
         };
-        let mut line = serde_json::to_vec(&json!({"type": e.event_type.as_str(), "object": object})).unwrap_or_default();
-        line.push(b'\n');
-        Ok::<_, crate::body::BoxError>(Frame::data(Bytes::from(line)))
+        Ok::<_, crate::body::BoxError>(Frame::data(line))
     });
     let mut r = Response::new(StreamBody::new(frames).boxed_unsync());
     *r.status_mut() = StatusCode::OK;

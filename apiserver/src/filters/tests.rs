@@ -1,0 +1,129 @@
+//! The filter chain in front of a stand-in handler: every protective filter answers with a Status.
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use super::*;
+use crate::authn::{AuthenticationConfig, Authenticator};
+use crate::authz::Authorizer;
+use crate::body::{self, Body};
+use crate::server::ServerState;
+
+fn state(limits: Limits) -> Arc<ServerState> {
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    Arc::new(ServerState {
+        authenticator: Authenticator::new(Arc::new(ArcSwap::from_pointee(AuthenticationConfig::default())), None, true),
+        authorizer: Authorizer::new(None, vec![], Duration::from_secs(1), Duration::from_secs(1)),
+        admission: Default::default(),
+        limits,
+        metrics: Default::default(),
+        catalog: Arc::new(storage::catalog::Catalog::new(vec![])),
+        discovery: Default::default(),
+        openapi: Default::default(),
+        shutdown: rx,
+        ready: Default::default(),
+    })
+}
+
+fn chain<F, Fut>(limits: Limits, handler: F) -> HttpService
+where
+    F: Fn(Request<Body>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
+{
+    let svc = HttpService::new(tower::service_fn(move |req| {
+        let h = handler.clone();
+        async move { Ok::<_, std::convert::Infallible>(h(req).await) }
+    }));
+    build_handler_chain(state(limits), svc)
+}
+
+fn limits() -> Limits {
+    Limits::new(10, 10, Duration::from_secs(5), 16)
+}
+
+async fn status_of(resp: Response<Body>) -> (StatusCode, serde_json::Value) {
+    let code = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (code, serde_json::from_slice(&bytes).unwrap_or_default())
+}
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(path).body(body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn a_panic_becomes_a_500_status_with_an_audit_id() {
+    let svc = chain(limits(), |_req| async { panic!("boom") });
+    let resp = svc.oneshot(get("/apis/apps.cozystack.io/v1alpha1/namespaces/a/postgreses")).await.unwrap();
+    assert!(resp.headers().contains_key("audit-id"));
+    let (code, s) = status_of(resp).await;
+    assert_eq!(code, 500);
+    assert_eq!(s["kind"], "Status");
+    assert_eq!(s["reason"], "InternalError");
+}
+
+#[tokio::test]
+async fn the_audit_id_of_the_client_is_echoed() {
+    let svc = chain(limits(), |_req| async { body::respond(StatusCode::OK, "text/plain", "ok") });
+    let req = Request::get("/healthz").header("audit-id", "abc-123").body(body::empty()).unwrap();
+    let resp = svc.oneshot(req).await.unwrap();
+    assert_eq!(resp.headers()["audit-id"], "abc-123");
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_gets_413() {
+    let svc = chain(limits(), |_req| async { body::respond(StatusCode::OK, "text/plain", "ok") });
+    let big = Request::post("/apis/apps.cozystack.io/v1alpha1/namespaces/a/postgreses").body(body::full(vec![b'x'; 17])).unwrap();
+    let (code, s) = status_of(svc.clone().oneshot(big).await.unwrap()).await;
+    assert_eq!(code, 413);
+    assert_eq!(s["reason"], "RequestEntityTooLarge");
+    let small = Request::post("/apis/apps.cozystack.io/v1alpha1/namespaces/a/postgreses").body(body::full(vec![b'x'; 16])).unwrap();
+    assert_eq!(svc.oneshot(small).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn too_many_requests_in_flight_get_429_with_retry_after() {
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let g = gate.clone();
+    // Only the request marked "hold" waits at the gate; the others answer at once.
+    let svc = chain(Limits::new(1, 1, Duration::from_secs(5), 1024), move |req: Request<Body>| {
+        let g = g.clone();
+        async move {
+            if req.headers().contains_key("hold") {
+                g.notified().await;
+            }
+            body::respond(StatusCode::OK, "text/plain", "ok")
+        }
+    });
+    let path = "/apis/apps.cozystack.io/v1alpha1/postgreses";
+    let held = Request::get(path).header("hold", "1").body(body::empty()).unwrap();
+    let first = tokio::spawn(svc.clone().oneshot(held));
+    // Until the held request has taken the only permit, others pass; then they are refused.
+    let mut second = svc.clone().oneshot(get(path)).await.unwrap();
+    while second.status() != 429 {
+        tokio::task::yield_now().await;
+        second = svc.clone().oneshot(get(path)).await.unwrap();
+    }
+    assert_eq!(second.headers()["retry-after"], "1");
+    let (_, s) = status_of(second).await;
+    assert_eq!(s["reason"], "TooManyRequests");
+    gate.notify_one();
+    assert_eq!(first.await.unwrap().unwrap().status(), 200);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_request_gets_504_but_a_watch_does_not() {
+    let svc = chain(Limits::new(10, 10, Duration::from_secs(1), 1024), |_req| async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        body::respond(StatusCode::OK, "text/plain", "ok")
+    });
+    let (code, s) = status_of(svc.clone().oneshot(get("/apis/apps.cozystack.io/v1alpha1/postgreses")).await.unwrap()).await;
+    assert_eq!(code, 504);
+    assert_eq!(s["reason"], "Timeout");
+    let watch = svc.oneshot(get("/apis/apps.cozystack.io/v1alpha1/postgreses?watch=1")).await.unwrap();
+    assert_eq!(watch.status(), 200);
+}
