@@ -56,7 +56,9 @@ async fn tenant_a_admin_cannot_reach_tenant_b() {
     })
     .await
     .unwrap();
-    let (code, body) = raw(&alice, req("POST", &format!("{APPS}/namespaces/{a}/postgreses"), "application/json", Some(postgres(&a, "mine")))).await.unwrap();
+    let mut mine = postgres(&a, "mine");
+    mine["metadata"]["labels"] = json!({"owner": "a"});
+    let (code, body) = raw(&alice, req("POST", &format!("{APPS}/namespaces/{a}/postgreses"), "application/json", Some(mine))).await.unwrap();
     assert_eq!(code, 201, "alice works in her own namespace: {body}");
 
     let pb = format!("{APPS}/namespaces/{b}/postgreses");

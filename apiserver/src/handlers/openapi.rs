@@ -20,8 +20,6 @@ use tokio::sync::Mutex as AsyncMutex;
 use apis::openapi::{self, Resource};
 use apis::status::Status;
 use bytes::Bytes;
-#[cfg(test)]
-use http::Request;
 use http::{HeaderValue, Response, StatusCode, header};
 use storage::catalog::Snapshot;
 
@@ -219,6 +217,7 @@ fn a_year_from_now() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::Request;
 
     fn get(uri: &str, accept: Option<&str>, if_none_match: Option<&str>) -> http::request::Parts {
         let mut b = Request::get(uri);
