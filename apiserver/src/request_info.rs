@@ -287,7 +287,7 @@ impl Query {
 
 /// Percent-decodes a path (or, with `plus_is_space`, a query component) as Go's `url.unescape`. A bad
 /// escape is kept as written and returned, as Go's `EscapeError` text, beside the lenient result.
-fn unescape(s: &str, plus_is_space: bool) -> (String, Option<String>) {
+pub(crate) fn unescape(s: &str, plus_is_space: bool) -> (String, Option<String>) {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut bad = None;

@@ -103,7 +103,7 @@ pub fn user_from_headers(cfg: &AuthenticationConfig, headers: &HeaderMap) -> Opt
             if let Some(rest) = key.strip_prefix(prefix.as_str())
                 && let Ok(v) = value.to_str()
             {
-                extra.entry(percent_decode(rest)).or_default().push(v.to_string());
+                extra.entry(crate::request_info::unescape(rest, false).0).or_default().push(v.to_string());
             }
         }
     }
@@ -114,26 +114,6 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
-}
-
-/// url.PathUnescape of an extra key (the aggregator escapes keys that are not valid header names).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Some(b) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -16,23 +16,9 @@ pub fn query_map(query: Option<&str>) -> HashMap<String, String> {
     out
 }
 
+/// A query component, percent- and plus-decoded as Go's url.ParseQuery does.
 fn decode(s: &str) -> String {
-    let s = s.replace('+', " ");
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(b) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    crate::request_info::unescape(s, true).0
 }
 
 fn boolean(q: &HashMap<String, String>, key: &str) -> Result<Option<bool>, Status> {
