@@ -196,25 +196,13 @@ pub fn is_go_duration(s: &str) -> bool {
     regex::Regex::new(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$").expect("static regex").is_match(s)
 }
 
-/// Parses a Go duration (`90s`, `1h30m`, `1.5s`, `300ms`) into a std Duration.
+/// Parses a Go duration (`90s`, `1h30m`, `1.5s`, `300ms`) into a std Duration; signs and bare numbers are refused.
 pub fn parse_go_duration(s: &str) -> Option<std::time::Duration> {
     if !is_go_duration(s) {
         return None;
     }
-    let re = regex::Regex::new(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)").expect("static regex");
-    let mut secs = 0f64;
-    for c in re.captures_iter(s) {
-        let n: f64 = c[1].parse().ok()?;
-        secs += n * match &c[2] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            _ => 3600.0,
-        };
-    }
-    Some(std::time::Duration::from_secs_f64(secs))
+    let nanos = crate::application::parse_go_duration(s).ok()?;
+    u64::try_from(nanos).ok().map(std::time::Duration::from_nanos)
 }
 
 #[cfg(test)]
