@@ -104,7 +104,7 @@ start kube-controller-manager "$BIN/kube-controller-manager" \
   --use-service-account-credentials=false --leader-elect=false --bind-address=127.0.0.1 --secure-port=0
 
 say "loading CRDs, RBAC and ApplicationDefinitions"
-FIX=${COZY_FIXTURES:-$ROOT/../shared/fixtures}
+FIX=${COZY_FIXTURES:-$ROOT/tests/fixtures}
 [[ -d $FIX ]] || die "fixtures not found at $FIX (set COZY_FIXTURES)"
 K apply -f "$FIX/crds" >/dev/null
 for crd in $(K get crd -o name); do K wait --for=condition=Established --timeout=60s "$crd" >/dev/null; done

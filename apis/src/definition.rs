@@ -210,18 +210,13 @@ mod tests {
     use super::*;
 
     fn load(name: &str) -> ApplicationDefinition {
-        let path = format!("{}/../../shared/fixtures/application-definitions/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        serde_norway::from_str(&text).unwrap()
+        crate::fixtures::application_definition(name)
     }
 
     #[test]
     fn every_fixture_parses_with_valid_names_and_schema() {
-        let dir = format!("{}/../../shared/fixtures/application-definitions", env!("CARGO_MANIFEST_DIR"));
         let mut n = 0;
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            let def: ApplicationDefinition = serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for (path, def) in crate::fixtures::application_definitions() {
             def.check_names().unwrap();
             def.release_overrides().unwrap();
             assert!(def.spec_schema().unwrap().is_some(), "{path:?} has a schema");

@@ -3,6 +3,7 @@
 //! - [`status`]: Kubernetes `Status` objects and field errors, the only error shape clients see.
 //! - [`definition`]: ApplicationDefinition, the catalogue entry behind every served application kind.
 //! - [`names`]: validation of object names, label keys and values.
+//! - [`meta`]: validation of an object's labels and annotations, as for every Kubernetes object.
 //! - [`selector`]: label and field selectors: parsing, matching, rewriting.
 //! - [`application`]: the dynamic Application object and its translation to and from a HelmRelease.
 //! - [`tenant`]: tenant naming and the hierarchical quota arithmetic.
@@ -10,10 +11,14 @@
 //! - [`user`]: the caller's identity.
 //! - [`schema`]: structural schemas: defaulting, pruning, validation and CEL rules.
 //! - [`openapi`]: the OpenAPI v2 and v3 documents of the served resources.
+//! - [`fixtures`]: where the repository's test fixtures are, for the tests and tools of every crate.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod application;
 pub mod definition;
+pub mod meta;
+pub mod fixtures;
 pub mod names;
 pub mod openapi;
 pub mod schema;

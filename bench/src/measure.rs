@@ -108,14 +108,7 @@ impl Stats {
     pub fn from_samples(mut latencies: Vec<Duration>, bytes: u64, errors: usize, elapsed: Duration, first_error: Option<String>) -> Self {
         latencies.sort_unstable();
         let count = latencies.len();
-        let pct = |p: f64| -> f64 {
-            if count == 0 {
-                return f64::NAN;
-            }
-            // Nearest rank.
-            let rank = ((p * count as f64).ceil() as usize).clamp(1, count);
-            latencies[rank - 1].as_secs_f64() * 1000.0
-        };
+        let pct = |q: f64| bench::percentile(&latencies, q).map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0);
         Self {
             count,
             errors,

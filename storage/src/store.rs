@@ -175,6 +175,12 @@ impl<P: Projection> Store<P> {
         if i.namespaced && !body_ns.is_empty() && body_ns != ctx.namespace {
             return Err(Status::bad_request("the namespace of the provided object does not match the namespace sent on the request").into());
         }
+        // Metadata is checked here, in the user's terms, before the backend could answer about the backing object.
+        let errors = apis::meta::validate_object_meta(obj);
+        if !errors.is_empty() {
+            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+            return Err(Status::invalid(&i.group, &i.kind, name, &errors).into());
+        }
         Ok(())
     }
 }

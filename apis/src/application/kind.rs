@@ -343,10 +343,7 @@ mod tests {
 
     #[test]
     fn every_fixture_definition_becomes_a_kind() {
-        let dir = format!("{}/../../shared/fixtures/application-definitions", env!("CARGO_MANIFEST_DIR"));
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            let def: ApplicationDefinition = serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for (path, def) in crate::fixtures::application_definitions() {
             let kind = AppKind::from_definition(&def).unwrap();
             assert_eq!(kind.kind, def.spec.application.kind, "{path:?}");
             assert!(!kind.chart_ref.name.is_empty(), "{path:?}");

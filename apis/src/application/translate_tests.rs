@@ -2,13 +2,11 @@
 //! and a round-trip property.
 
 use super::*;
-use crate::definition::ApplicationDefinition;
 use proptest::prelude::*;
 use serde_json::json;
 
 fn load_kind(name: &str) -> AppKind {
-    let path = format!("{}/../../shared/fixtures/application-definitions/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
-    let def: ApplicationDefinition = serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let def = crate::fixtures::application_definition(name);
     AppKind::from_definition(&def).unwrap()
 }
 

@@ -6,10 +6,8 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::definition::ApplicationDefinition;
 use registry_like::*;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/application-definitions");
 const ALL: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 const READ: &[&str] = &["get", "list", "watch"];
 
@@ -42,12 +40,9 @@ fn fixtures() -> Vec<Resource> {
 }
 
 fn read_fixtures() -> Vec<Resource> {
-    let mut files: Vec<_> = std::fs::read_dir(FIXTURES).expect("fixtures").map(|e| e.expect("entry").path()).collect();
-    files.sort();
-    files
-        .iter()
-        .map(|p| {
-            let def: ApplicationDefinition = serde_norway::from_str(&std::fs::read_to_string(p).expect("readable")).expect("parses");
+    crate::fixtures::application_definitions()
+        .into_iter()
+        .map(|(_, def)| {
             let spec = def.spec_schema().expect("JSON").unwrap_or(Value::Null);
             app(&def.spec.application.kind, &def.spec.application.plural, &spec)
         })

@@ -2,26 +2,14 @@
 
 use serde_json::{Value, json};
 
-use crate::definition::ApplicationDefinition;
 use crate::schema::StructuralSchema;
-
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/application-definitions");
 
 /// Every fixture as (file name, kind, spec schema).
 pub(super) fn fixtures() -> Vec<(String, String, Value)> {
-    let mut files: Vec<_> = std::fs::read_dir(DIR)
-        .expect("fixture directory")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    files.sort();
-    files
+    crate::fixtures::application_definitions()
         .into_iter()
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).expect("fixture readable");
-            let def: ApplicationDefinition = serde_norway::from_str(&text).expect("fixture parses");
+        .map(|(file, def)| {
             let schema = def.spec_schema().expect("schema is JSON").expect("schema present");
-            let file = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
             (file, def.spec.application.kind.clone(), schema)
         })
         .collect()

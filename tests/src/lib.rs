@@ -27,7 +27,7 @@ pub struct ControlPlane {
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("e2e lives in the repository").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the test crate lives in the repository").to_path_buf()
 }
 
 fn free_port() -> u16 {

@@ -40,12 +40,12 @@ fn namespace(cp: &ControlPlane, prefix: &str) -> String {
 }
 
 fn fixture(file: &str) -> Value {
-    serde_norway::from_str(&std::fs::read_to_string(e2e::repo_root().join("../shared/fixtures/application-definitions").join(file)).unwrap()).unwrap()
+    serde_norway::from_str(&std::fs::read_to_string(apis::fixtures::application_definitions_dir().join(file)).unwrap()).unwrap()
 }
 
 /// Every fixture definition, in file order.
 fn fixtures() -> Vec<Value> {
-    let mut files: Vec<_> = std::fs::read_dir(e2e::repo_root().join("../shared/fixtures/application-definitions"))
+    let mut files: Vec<_> = std::fs::read_dir(apis::fixtures::application_definitions_dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();

@@ -65,10 +65,8 @@ fn binding(kind: &str, name: &str, namespace: Option<&str>, role: &str, group: &
     b
 }
 
-/// The p-th percentile (nearest rank) of sorted samples.
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank.min(sorted.len()) - 1]
+fn percentile_of(sorted: &[Duration], q: f64) -> Duration {
+    bench::percentile(sorted, q).unwrap_or_default()
 }
 
 fn ms(d: Duration) -> String {
@@ -221,7 +219,7 @@ async fn main() -> Result<()> {
          alternating with a user reaching the same namespaces through one group).\n\
          The answer comes from the in-memory authorization index (union of the caller's subjects' namespace sets),\n\
          so its cost follows the {accessible} namespaces returned, not the {n} namespaces or the {groups} groups.\n\
-         Measured by `cargo run -p e2e --bin bench_tenant_namespaces` against a local control plane\n\
+         Measured by `cargo run -p bench --bin bench_tenant_namespaces` against a local control plane\n\
          (cozystack-api {build} build, {cpus} CPUs, {rolebindings} RoleBindings).\n\n\
          | caller | items | p50 | p99 |\n|---|---:|---:|---:|\n\
          | user in {groups} groups | {} | {} | {} |\n\
@@ -231,13 +229,13 @@ async fn main() -> Result<()> {
          {total} tenant namespaces and their bindings indexed (after the user's lists), {rss_after} after the\n\
          system:masters lists (each answer encodes every namespace; the allocator keeps some of that memory).\n",
         want.len(),
-        ms(percentile(&user_samples, 50.0)),
-        ms(percentile(&user_samples, 99.0)),
+        ms(percentile_of(&user_samples, 0.50)),
+        ms(percentile_of(&user_samples, 0.99)),
         want.len(),
-        ms(percentile(&solo_samples, 50.0)),
-        ms(percentile(&solo_samples, 99.0)),
-        ms(percentile(&admin_samples, 50.0)),
-        ms(percentile(&admin_samples, 99.0)),
+        ms(percentile_of(&solo_samples, 0.50)),
+        ms(percentile_of(&solo_samples, 0.99)),
+        ms(percentile_of(&admin_samples, 0.50)),
+        ms(percentile_of(&admin_samples, 0.99)),
     );
     println!("{section}");
     let doc = repo_root().join("docs/benchmarks.md");
@@ -328,7 +326,5 @@ mod tests {
             "# B\n\n## TenantNamespace list\n\nnew\n\n## Memory\n\nm\n"
         );
         assert_eq!(merge_section("# B\n\n## TenantNamespace list\n\nold\n", section), "# B\n\n## TenantNamespace list\n\nnew\n");
-        let samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        assert_eq!((percentile(&samples, 50.0), percentile(&samples, 99.0)), (Duration::from_millis(50), Duration::from_millis(99)));
     }
 }

@@ -36,7 +36,7 @@ async fn every_fixture_kind_is_discovered_with_its_names() {
     let (code, list) = raw(&admin, req("GET", APPS, None)).await.unwrap();
     assert_eq!(code, 200);
     let served = list["resources"].as_array().unwrap();
-    let dir = e2e::repo_root().join("../shared/fixtures/application-definitions");
+    let dir = apis::fixtures::application_definitions_dir();
     let mut n = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let def: Value = serde_norway::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
@@ -51,7 +51,7 @@ async fn every_fixture_kind_is_discovered_with_its_names() {
     assert_eq!(n, 31);
     let out = cp.kubectl_ok(&["api-resources", "--api-group=apps.cozystack.io", "-o", "name"]).unwrap();
     // The fixture kinds only: other tests add and remove kinds meanwhile, and kubectl learns of them a moment later.
-    let fixture_plurals: Vec<Value> = std::fs::read_dir(e2e::repo_root().join("../shared/fixtures/application-definitions"))
+    let fixture_plurals: Vec<Value> = std::fs::read_dir(apis::fixtures::application_definitions_dir())
         .unwrap()
         .map(|e| serde_norway::from_str::<Value>(&std::fs::read_to_string(e.unwrap().path()).unwrap()).unwrap()["spec"]["application"]["plural"].clone())
         .collect();
@@ -68,7 +68,7 @@ async fn a_new_definition_is_served_within_seconds_and_removed_with_it() {
     let tag = unique("w").replace('-', "");
     let (kind, plural) = (format!("Widget{tag}"), format!("widget{tag}s"));
     let mut def: Value =
-        serde_norway::from_str(&std::fs::read_to_string(e2e::repo_root().join("../shared/fixtures/application-definitions/redis.yaml")).unwrap()).unwrap();
+        serde_norway::from_str(&std::fs::read_to_string(apis::fixtures::application_definitions_dir().join("redis.yaml")).unwrap()).unwrap();
     def["metadata"] = json!({"name": format!("widget{tag}")});
     def["spec"]["application"]["kind"] = kind.clone().into();
     def["spec"]["application"]["plural"] = plural.clone().into();

@@ -109,11 +109,6 @@ async fn watcher(client: kube::Client, path: String, base: Instant, received: Ar
     Ok(())
 }
 
-fn percentile(sorted: &[u64], q: f64) -> Duration {
-    let i = ((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1));
-    Duration::from_nanos(sorted.get(i).copied().unwrap_or_default())
-}
-
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
@@ -249,14 +244,16 @@ async fn measure(cp: &ControlPlane, admin: &kube::Client, template: &Value, watc
             }
         }
     }
+    let mut latencies: Vec<Duration> = latencies.into_iter().map(Duration::from_nanos).collect();
     latencies.sort_unstable();
+    let percentile = |q| bench::percentile(&latencies, q).unwrap_or_default();
     Ok(Row {
         watchers,
         deliveries: latencies.len(),
         missing,
-        p50: percentile(&latencies, 0.50),
-        p99: percentile(&latencies, 0.99),
-        max: percentile(&latencies, 1.0),
+        p50: percentile(0.50),
+        p99: percentile(0.99),
+        max: percentile(1.0),
         rss_before,
         rss_watching,
         rss_peak,
@@ -295,7 +292,7 @@ fn report(rows: &[Row], args: &Args, pid: u32) -> String {
     }
     text.push_str(&format!(
         "\nMeasured {} on {} cores shared by etcd, kube-apiserver, cozystack-api ({}) and the watchers, with \
-         `cargo run --release -p e2e --bin bench_watch -- --watchers {sizes} --events {}` against a control plane \
+         `cargo run --release -p bench --bin bench_watch -- --watchers {sizes} --events {}` against a control plane \
          freshly started by `hack/up.sh`.\n",
         today(),
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
