@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use serde_json::Value;
 
 /// A running control plane.
 #[derive(Debug)]
@@ -260,11 +261,11 @@ pub fn run_ok(cmd: &mut Command) -> Result<String> {
 }
 
 /// Sends a raw request and returns status code and body.
-pub async fn raw(client: &kube::Client, req: http::Request<Vec<u8>>) -> Result<(u16, serde_json::Value)> {
+pub async fn raw(client: &kube::Client, req: http::Request<Vec<u8>>) -> Result<(u16, Value)> {
     let resp = client.send(req.map(kube::client::Body::from)).await?;
     let code = resp.status().as_u16();
     let bytes = http_body_util::BodyExt::collect(resp.into_body()).await?.to_bytes();
-    let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     Ok((code, value))
 }
 
@@ -273,4 +274,124 @@ pub async fn raw(client: &kube::Client, req: http::Request<Vec<u8>>) -> Result<(
 pub fn unique(prefix: &str) -> String {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Path of the application kinds' group version.
+pub const APPS: &str = "/apis/apps.cozystack.io/v1alpha1";
+/// Path of the core.cozystack.io group version (TenantNamespace, TenantModule, TenantSecret).
+pub const CORE: &str = "/apis/core.cozystack.io/v1alpha1";
+/// Path of Flux HelmReleases, the backing of every application.
+pub const HRS: &str = "/apis/helm.toolkit.fluxcd.io/v2";
+
+/// A request with a JSON body (a JSON merge patch for PATCH), or none.
+pub fn req(method: &str, path: &str, body: Option<Value>) -> http::Request<Vec<u8>> {
+    let content_type = if method == "PATCH" { "application/merge-patch+json" } else { "application/json" };
+    with_type(method, path, content_type, &body.map(|v| serde_json::to_vec(&v).expect("JSON encodes")).unwrap_or_default())
+}
+
+/// A request with the given content type and body bytes.
+pub fn with_type(method: &str, path: &str, content_type: &str, body: &[u8]) -> http::Request<Vec<u8>> {
+    http::Request::builder().method(method).uri(path).header("Content-Type", content_type).body(body.to_vec()).expect("a valid request")
+}
+
+/// A tenant namespace of its own for one test (applications live only in tenant namespaces), created as admin.
+pub fn namespace(cp: &ControlPlane, prefix: &str) -> String {
+    let ns = unique(&format!("tenant-{prefix}"));
+    cp.kubectl_ok(&["create", "namespace", &ns]).expect("namespace created");
+    ns
+}
+
+/// A Postgres application object.
+pub fn postgres(ns: &str, name: &str, spec: Value) -> Value {
+    serde_json::json!({"apiVersion": "apps.cozystack.io/v1alpha1", "kind": "Postgres", "metadata": {"name": name, "namespace": ns}, "spec": spec})
+}
+
+/// The Accept header of a Table answer.
+pub const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
+
+/// A GET asking for a Table.
+pub fn table_req(path: &str) -> http::Request<Vec<u8>> {
+    http::Request::builder().uri(path).header("Accept", TABLE).body(Vec::new()).expect("a valid request")
+}
+
+/// A set of names.
+pub fn set(names: &[&str]) -> std::collections::BTreeSet<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
+/// An open watch whose events a background task collects.
+pub struct Watch {
+    events: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Watch {
+    /// Opens a watch at `path` (a URL with `watch=1`), asserting a 200 answer.
+    pub async fn open(client: &kube::Client, path: &str) -> Watch {
+        let resp = client.send(req("GET", path, None).map(kube::client::Body::from)).await.unwrap();
+        assert_eq!(resp.status(), 200, "watch {path}");
+        let events: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>> = Default::default();
+        let sink = events.clone();
+        let task = tokio::spawn(async move {
+            let mut body = resp.into_body();
+            let mut buf = Vec::new();
+            while let Some(Ok(frame)) = http_body_util::BodyExt::frame(&mut body).await {
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                buf.extend_from_slice(&data);
+                while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buf.drain(..=pos).collect();
+                    let e: Value = serde_json::from_slice(&line).unwrap();
+                    sink.lock().unwrap().push((e["type"].as_str().unwrap().to_string(), e["object"].clone()));
+                }
+            }
+        });
+        Watch { events, task }
+    }
+
+    /// The names the client holds after the events so far.
+    pub fn held(&self) -> std::collections::BTreeSet<String> {
+        let mut held = std::collections::BTreeSet::new();
+        for (t, o) in self.events.lock().unwrap().iter() {
+            let name = o["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            match t.as_str() {
+                "ADDED" | "MODIFIED" => {
+                    held.insert(name);
+                }
+                "DELETED" => {
+                    held.remove(&name);
+                }
+                _ => {}
+            }
+        }
+        held
+    }
+
+    /// The events so far (type, object), in order.
+    pub fn events(&self) -> Vec<(String, Value)> {
+        self.events.lock().expect("the event log").clone()
+    }
+
+    /// The event types so far, in order.
+    pub fn types(&self) -> Vec<String> {
+        self.events.lock().unwrap().iter().map(|(t, _)| t.clone()).collect()
+    }
+
+    /// Waits (20 s at most) until the watch holds exactly `want`.
+    pub async fn wait_for(&self, what: &str, want: &std::collections::BTreeSet<String>) {
+        self.wait_longer_for(what, want, Duration::from_secs(20)).await
+    }
+
+    /// Waits (`deadline` at most) until the watch holds exactly `want`.
+    pub async fn wait_longer_for(&self, what: &str, want: &std::collections::BTreeSet<String>, deadline: Duration) {
+        let ok = wait_until(what, deadline, || async { self.held() == *want }).await;
+        assert!(ok.is_ok(), "{what}: the watch holds {:?}, events {:?}", self.held(), self.events.lock().unwrap());
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

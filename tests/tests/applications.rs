@@ -3,31 +3,8 @@
 
 use std::time::Duration;
 
-use e2e::{ControlPlane, raw, unique, wait_until};
+use e2e::{APPS, ControlPlane, HRS, namespace, postgres, raw, req, unique, wait_until, with_type};
 use serde_json::{Value, json};
-
-const APPS: &str = "/apis/apps.cozystack.io/v1alpha1";
-const HRS: &str = "/apis/helm.toolkit.fluxcd.io/v2";
-
-fn req(method: &str, path: &str, body: Option<Value>) -> http::Request<Vec<u8>> {
-    let b = http::Request::builder().method(method).uri(path).header("Content-Type", "application/json");
-    b.body(body.map(|v| serde_json::to_vec(&v).unwrap()).unwrap_or_default()).unwrap()
-}
-
-fn with_type(method: &str, path: &str, content_type: &str, body: &[u8]) -> http::Request<Vec<u8>> {
-    http::Request::builder().method(method).uri(path).header("Content-Type", content_type).body(body.to_vec()).unwrap()
-}
-
-/// A tenant namespace of its own for one test (applications live only in tenant namespaces).
-fn namespace(cp: &ControlPlane, prefix: &str) -> String {
-    let ns = unique(&format!("tenant-{prefix}"));
-    cp.kubectl_ok(&["create", "namespace", &ns]).unwrap();
-    ns
-}
-
-fn postgres(ns: &str, name: &str, spec: Value) -> Value {
-    json!({"apiVersion": "apps.cozystack.io/v1alpha1", "kind": "Postgres", "metadata": {"name": name, "namespace": ns}, "spec": spec})
-}
 
 #[tokio::test]
 async fn every_fixture_kind_is_discovered_with_its_names() {
@@ -67,8 +44,7 @@ async fn a_new_definition_is_served_within_seconds_and_removed_with_it() {
     let admin = cp.admin().await.unwrap();
     let tag = unique("w").replace('-', "");
     let (kind, plural) = (format!("Widget{tag}"), format!("widget{tag}s"));
-    let mut def: Value =
-        serde_norway::from_str(&std::fs::read_to_string(apis::fixtures::application_definitions_dir().join("redis.yaml")).unwrap()).unwrap();
+    let mut def: Value = serde_norway::from_str(&std::fs::read_to_string(apis::fixtures::application_definitions_dir().join("redis.yaml")).unwrap()).unwrap();
     def["metadata"] = json!({"name": format!("widget{tag}")});
     def["spec"]["application"]["kind"] = kind.clone().into();
     def["spec"]["application"]["plural"] = plural.clone().into();

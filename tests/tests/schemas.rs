@@ -4,18 +4,12 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use e2e::{ControlPlane, raw, run_ok, unique, wait_until};
+use e2e::{APPS, ControlPlane, namespace, raw, req, run_ok, unique, wait_until};
 use serde_json::{Value, json};
 
-const APPS: &str = "/apis/apps.cozystack.io/v1alpha1";
 const APPS_V3: &str = "apis/apps.cozystack.io/v1alpha1";
 const DEFS: &str = "/apis/cozystack.io/v1alpha1/applicationdefinitions";
 const CRDS: &str = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
-
-fn req(method: &str, path: &str, body: Option<&Value>) -> http::Request<Vec<u8>> {
-    let b = http::Request::builder().method(method).uri(path).header("Content-Type", "application/json");
-    b.body(body.map(|v| serde_json::to_vec(v).unwrap()).unwrap_or_default()).unwrap()
-}
 
 /// Status code, headers and body bytes of a request.
 async fn fetch(client: &kube::Client, req: http::Request<Vec<u8>>) -> (u16, http::HeaderMap, Vec<u8>) {
@@ -33,22 +27,14 @@ fn get_with(path: &str, accept: Option<&str>) -> http::Request<Vec<u8>> {
     b.body(Vec::new()).unwrap()
 }
 
-fn namespace(cp: &ControlPlane, prefix: &str) -> String {
-    let ns = unique(&format!("tenant-{prefix}"));
-    cp.kubectl_ok(&["create", "namespace", &ns]).unwrap();
-    ns
-}
-
 fn fixture(file: &str) -> Value {
     serde_norway::from_str(&std::fs::read_to_string(apis::fixtures::application_definitions_dir().join(file)).unwrap()).unwrap()
 }
 
 /// Every fixture definition, in file order.
 fn fixtures() -> Vec<Value> {
-    let mut files: Vec<_> = std::fs::read_dir(apis::fixtures::application_definitions_dir())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let mut files: Vec<_> =
+        std::fs::read_dir(apis::fixtures::application_definitions_dir()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     files.sort();
     files.iter().map(|f| fixture(f)).collect()
 }
@@ -70,7 +56,7 @@ fn definition(kind: &str, schema_text: &str) -> Value {
 
 /// Creates a definition and waits until its kind is served.
 async fn serve(admin: &kube::Client, def: &Value) -> String {
-    let (code, body) = raw(admin, req("POST", DEFS, Some(def))).await.unwrap();
+    let (code, body) = raw(admin, req("POST", DEFS, Some(def.clone()))).await.unwrap();
     assert_eq!(code, 201, "{body}");
     let plural = def["spec"]["application"]["plural"].as_str().unwrap().to_string();
     let path = format!("{APPS}/namespaces/tenant-root/{plural}");
@@ -113,7 +99,7 @@ async fn create_crds(admin: &kube::Client, group: &str, kinds: &[(String, String
                 "versions": [{"name": "v1alpha1", "served": true, "storage": true,
                     "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": crd_spec(spec)}}}}]},
         });
-        let (code, body) = raw(admin, req("POST", CRDS, Some(&crd))).await.unwrap();
+        let (code, body) = raw(admin, req("POST", CRDS, Some(crd.clone()))).await.unwrap();
         if code == 201 {
             accepted.insert(kind.clone());
         } else {
@@ -337,10 +323,10 @@ async fn changing_the_postgres_storage_class_is_refused_with_the_rule_message() 
     let path = format!("{APPS}/namespaces/{ns}/postgreses");
     let pg =
         json!({"apiVersion": "apps.cozystack.io/v1alpha1", "kind": "Postgres", "metadata": {"name": "db", "namespace": ns}, "spec": {"storageClass": "fast"}});
-    let (code, mut created) = raw(&admin, req("POST", &path, Some(&pg))).await.unwrap();
+    let (code, mut created) = raw(&admin, req("POST", &path, Some(pg.clone()))).await.unwrap();
     assert_eq!(code, 201, "{created}");
     created["spec"]["storageClass"] = "slow".into();
-    let (code, body) = raw(&admin, req("PUT", &format!("{path}/db"), Some(&created))).await.unwrap();
+    let (code, body) = raw(&admin, req("PUT", &format!("{path}/db"), Some(created.clone()))).await.unwrap();
     assert_eq!((code, body["reason"].as_str()), (422, Some("Invalid")), "{body}");
     assert_eq!(
         body["details"]["causes"],
@@ -383,7 +369,7 @@ async fn defaults_of_every_fixture_kind_appear_on_read_as_kube_apiserver_applies
         // Distinct names: tenant modules have no release prefix, so their releases would clash.
         let name = kind.to_lowercase();
         let body = json!({"apiVersion": "apps.cozystack.io/v1alpha1", "kind": kind, "metadata": {"name": name, "namespace": ns}, "spec": {}});
-        let (code, created) = raw(&admin, req("POST", &format!("{APPS}/namespaces/{ns}/{plural}"), Some(&body))).await.unwrap();
+        let (code, created) = raw(&admin, req("POST", &format!("{APPS}/namespaces/{ns}/{plural}"), Some(body.clone()))).await.unwrap();
         assert_eq!(code, 201, "{kind}: {created}");
         let (_, got) = raw(&admin, req("GET", &format!("{APPS}/namespaces/{ns}/{plural}/{name}"), None)).await.unwrap();
         let spec = &got["spec"];
@@ -398,7 +384,7 @@ async fn defaults_of_every_fixture_kind_appear_on_read_as_kube_apiserver_applies
         if accepted.contains(kind) {
             let mut cr = body.clone();
             cr["apiVersion"] = format!("{group}/v1alpha1").into();
-            let (code, cr) = raw(&admin, req("POST", &format!("/apis/{group}/v1alpha1/namespaces/{ns}/{plural}"), Some(&cr))).await.unwrap();
+            let (code, cr) = raw(&admin, req("POST", &format!("/apis/{group}/v1alpha1/namespaces/{ns}/{plural}"), Some(cr.clone()))).await.unwrap();
             assert_eq!(code, 201, "{kind} CRD: {cr}");
             assert_eq!(spec, &cr["spec"], "{kind}: our defaults differ from kube-apiserver's for the same schema");
         } else {
@@ -507,11 +493,11 @@ async fn validation_errors_match_kube_apiserver_for_a_crd_with_the_same_schema()
         {
             let path = format!("{base}/namespaces/{ns}/{plural}");
             let obj = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": ns}, "spec": spec});
-            let (mut code, mut status) = raw(&admin, req("POST", &path, Some(&obj))).await.unwrap();
+            let (mut code, mut status) = raw(&admin, req("POST", &path, Some(obj.clone()))).await.unwrap();
             if !update.is_null() {
                 assert_eq!(code, 201, "{what} ({api_version}): the first version is valid: {status}");
                 status["spec"] = update.clone();
-                (code, status) = raw(&admin, req("PUT", &format!("{path}/{name}"), Some(&status))).await.unwrap();
+                (code, status) = raw(&admin, req("PUT", &format!("{path}/{name}"), Some(status.clone()))).await.unwrap();
             }
             answers.push(verdict(code, &status, &group));
         }
@@ -545,7 +531,7 @@ async fn a_broken_definition_is_served_without_validation_and_the_documents_foll
     for (kind, plural) in [&not_json, &not_structural].iter().zip(&plurals) {
         let spec = json!({"a": {"b": 5}, "anything": ["goes", {"x": 1}]});
         let obj = json!({"apiVersion": "apps.cozystack.io/v1alpha1", "kind": kind, "metadata": {"name": "x", "namespace": ns}, "spec": spec});
-        let (code, created) = raw(&admin, req("POST", &format!("{APPS}/namespaces/{ns}/{plural}?fieldValidation=Strict"), Some(&obj))).await.unwrap();
+        let (code, created) = raw(&admin, req("POST", &format!("{APPS}/namespaces/{ns}/{plural}?fieldValidation=Strict"), Some(obj.clone()))).await.unwrap();
         assert_eq!(code, 201, "{kind}: {created}");
         let (_, got) = raw(&admin, req("GET", &format!("{APPS}/namespaces/{ns}/{plural}/x"), None)).await.unwrap();
         assert_eq!(got["spec"], spec, "{kind}");
@@ -570,7 +556,7 @@ async fn a_broken_definition_is_served_without_validation_and_the_documents_foll
         "storageClass is immutable"
     );
     let pg = json!({"apiVersion": "apps.cozystack.io/v1alpha1", "kind": "Postgres", "metadata": {"name": "db", "namespace": ns}, "spec": {"replicas": "many"}});
-    let (code, body) = raw(&admin, req("POST", &format!("{APPS}/namespaces/{ns}/postgreses"), Some(&pg))).await.unwrap();
+    let (code, body) = raw(&admin, req("POST", &format!("{APPS}/namespaces/{ns}/postgreses"), Some(pg.clone()))).await.unwrap();
     assert_eq!(code, 422, "{body}");
     // The documents drop the kinds with their definitions.
     for kind in [&not_json, &not_structural] {

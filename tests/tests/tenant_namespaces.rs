@@ -3,32 +3,15 @@
 //! marked HelmReleases. Every test owns its namespaces, users and roles, named after the test.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use e2e::{ControlPlane, raw, unique, wait_until};
+use e2e::{CORE, ControlPlane, Watch, raw, req, set, table_req, unique, wait_until};
 use futures::StreamExt;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleBinding, RoleRef, Subject};
 use kube::api::{Api, ObjectMeta, PostParams};
 use serde_json::{Value, json};
 
-const CORE: &str = "/apis/core.cozystack.io/v1alpha1";
-const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
 const SOON: Duration = Duration::from_secs(20);
-
-fn req(method: &str, path: &str, body: Option<Value>) -> http::Request<Vec<u8>> {
-    let ct = if method == "PATCH" { "application/merge-patch+json" } else { "application/json" };
-    http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("Content-Type", ct)
-        .body(body.map(|v| serde_json::to_vec(&v).unwrap()).unwrap_or_default())
-        .unwrap()
-}
-
-fn table_req(path: &str) -> http::Request<Vec<u8>> {
-    http::Request::builder().uri(path).header("Accept", TABLE).body(Vec::new()).unwrap()
-}
 
 fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
     let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
@@ -101,78 +84,6 @@ async fn listed(client: &kube::Client) -> BTreeSet<String> {
     assert_eq!(body["kind"], "TenantNamespaceList");
     assert!(body["metadata"]["resourceVersion"].as_str().is_some_and(|rv| !rv.is_empty()), "{body}");
     body["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap().to_string()).collect()
-}
-
-fn set(names: &[&str]) -> BTreeSet<String> {
-    names.iter().map(|n| n.to_string()).collect()
-}
-
-/// An open watch whose events a background task collects.
-struct Watch {
-    events: Arc<Mutex<Vec<(String, Value)>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Watch {
-    async fn open(client: &kube::Client, path: &str) -> Watch {
-        let resp = client.send(req("GET", path, None).map(kube::client::Body::from)).await.unwrap();
-        assert_eq!(resp.status(), 200, "watch {path}");
-        let events: Arc<Mutex<Vec<(String, Value)>>> = Default::default();
-        let sink = events.clone();
-        let task = tokio::spawn(async move {
-            let mut body = resp.into_body();
-            let mut buf = Vec::new();
-            while let Some(Ok(frame)) = http_body_util::BodyExt::frame(&mut body).await {
-                let Ok(data) = frame.into_data() else {
-                    continue;
-                };
-                buf.extend_from_slice(&data);
-                while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = buf.drain(..=pos).collect();
-                    let e: Value = serde_json::from_slice(&line).unwrap();
-                    sink.lock().unwrap().push((e["type"].as_str().unwrap().to_string(), e["object"].clone()));
-                }
-            }
-        });
-        Watch { events, task }
-    }
-
-    /// The names the client holds after the events so far.
-    fn held(&self) -> BTreeSet<String> {
-        let mut held = BTreeSet::new();
-        for (t, o) in self.events.lock().unwrap().iter() {
-            let name = o["metadata"]["name"].as_str().unwrap_or_default().to_string();
-            match t.as_str() {
-                "ADDED" | "MODIFIED" => {
-                    held.insert(name);
-                }
-                "DELETED" => {
-                    held.remove(&name);
-                }
-                _ => {}
-            }
-        }
-        held
-    }
-
-    fn types(&self) -> Vec<String> {
-        self.events.lock().unwrap().iter().map(|(t, _)| t.clone()).collect()
-    }
-
-    async fn wait_for(&self, what: &str, want: &BTreeSet<String>) {
-        self.wait_longer_for(what, want, SOON).await
-    }
-
-    async fn wait_longer_for(&self, what: &str, want: &BTreeSet<String>, deadline: Duration) {
-        let ok = wait_until(what, deadline, || async { self.held() == *want }).await;
-        assert!(ok.is_ok(), "{what}: the watch holds {:?}, events {:?}", self.held(), self.events.lock().unwrap());
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 #[tokio::test]
@@ -292,12 +203,7 @@ async fn granting_and_revoking_access_moves_namespaces_in_an_open_watch() {
     // the namespace controller removed its RoleBindings (how soon depends on that controller's backlog).
     cp.kubectl_ok(&["delete", "namespace", &y, "--wait=false"]).unwrap();
     wait_until("the deletionTimestamp", SOON, || async {
-        watch
-            .events
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|(t, o)| t == "MODIFIED" && o["metadata"]["name"] == y.as_str() && o["metadata"]["deletionTimestamp"].is_string())
+        watch.events().iter().any(|(t, o)| t == "MODIFIED" && o["metadata"]["name"] == y.as_str() && o["metadata"]["deletionTimestamp"].is_string())
     })
     .await
     .unwrap();
@@ -328,7 +234,7 @@ async fn a_watch_resumes_from_a_list_and_sends_initial_events_on_request() {
         Watch::open(&client, &format!("{CORE}/tenantnamespaces?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan"))
             .await;
     wait_until("the initial-events-end bookmark", SOON, || async { watch.types().iter().any(|t| t == "BOOKMARK") }).await.unwrap();
-    let events = watch.events.lock().unwrap().clone();
+    let events = watch.events();
     assert_eq!(events[0].0, "ADDED");
     assert_eq!(events[0].1["metadata"]["name"], x.as_str());
     assert_eq!(events[1].0, "BOOKMARK");
@@ -444,142 +350,5 @@ async fn a_cluster_wide_binding_reveals_every_tenant_namespace() {
     assert_eq!(code, 200);
     crbs.delete(&p, &Default::default()).await.unwrap();
     wait_until("removing it to hide them again", SOON, || async { listed(&client).await.is_empty() }).await.unwrap();
-    cp.kubectl_ok(&["delete", "namespace", &ns, "--wait=false"]).unwrap();
-}
-
-#[tokio::test]
-async fn tenant_secrets_crud_over_marked_secrets_only() {
-    let cp = ControlPlane::shared();
-    let admin = cp.admin().await.unwrap();
-    let ns = unique("tenant-tnsecret");
-    create_namespace(cp, &ns);
-    let path = format!("{CORE}/namespaces/{ns}/tenantsecrets");
-    let secret = |name: &str| format!("/api/v1/namespaces/{ns}/secrets/{name}");
-    let b64 = |s: &str| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s);
-
-    // Create with both data and stringData: the answer shows data only, merged, without the marker label.
-    let body = json!({"apiVersion": "core.cozystack.io/v1alpha1", "kind": "TenantSecret",
-                      "metadata": {"name": "creds", "labels": {"app": "db"}, "annotations": {"note": "x"}},
-                      "data": {"user": b64("admin")}, "stringData": {"password": "hunter2"}});
-    let (code, created) = raw(&admin, req("POST", &path, Some(body))).await.unwrap();
-    assert_eq!(code, 201, "{created}");
-    assert_eq!(created["kind"], "TenantSecret");
-    assert_eq!(created["data"], json!({"user": b64("admin"), "password": b64("hunter2")}));
-    assert!(created.get("stringData").is_none(), "{created}");
-    assert_eq!(created["metadata"]["labels"], json!({"app": "db"}));
-    assert_eq!(created["metadata"]["annotations"], json!({"note": "x"}));
-    assert_eq!(created["type"], "Opaque");
-    let (_, backing) = raw(&admin, req("GET", &secret("creds"), None)).await.unwrap();
-    assert_eq!(backing["metadata"]["labels"], json!({"app": "db", "internal.cozystack.io/tenantresource": "true"}));
-
-    // A Secret without the marker is invisible: not listed, not found, not deletable.
-    cp.kubectl_ok(&["create", "secret", "generic", "plain", "-n", &ns, "--from-literal=k=v"]).unwrap();
-    let (code, list) = raw(&admin, req("GET", &path, None)).await.unwrap();
-    assert_eq!(code, 200, "{list}");
-    assert_eq!(list["kind"], "TenantSecretList");
-    let names: Vec<&str> = list["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["creds"]);
-    for method in ["GET", "DELETE"] {
-        let (code, body) = raw(&admin, req(method, &format!("{path}/plain"), None)).await.unwrap();
-        assert_eq!(code, 404, "{method}: {body}");
-        assert_eq!(body["message"], "tenantsecrets.core.cozystack.io \"plain\" not found");
-    }
-    assert_eq!(raw(&admin, req("GET", &secret("plain"), None)).await.unwrap().0, 200, "the Secret itself is untouched");
-
-    // Update replaces the user's labels and annotations; the marker stays.
-    let mut changed = created.clone();
-    changed["metadata"]["labels"] = json!({"tier": "gold"});
-    changed["metadata"].as_object_mut().unwrap().remove("annotations");
-    let (code, updated) = raw(&admin, req("PUT", &format!("{path}/creds"), Some(changed))).await.unwrap();
-    assert_eq!(code, 200, "{updated}");
-    assert_eq!(updated["metadata"]["labels"], json!({"tier": "gold"}));
-    assert!(updated["metadata"].get("annotations").is_none(), "{updated}");
-    let (_, backing) = raw(&admin, req("GET", &secret("creds"), None)).await.unwrap();
-    assert_eq!(backing["metadata"]["labels"], json!({"tier": "gold", "internal.cozystack.io/tenantresource": "true"}));
-
-    // A merge patch of stringData adds a key, as for a Secret.
-    let (code, patched) = raw(&admin, req("PATCH", &format!("{path}/creds"), Some(json!({"stringData": {"host": "db.local"}})))).await.unwrap();
-    assert_eq!(code, 200, "{patched}");
-    assert_eq!(patched["data"]["host"], b64("db.local"));
-    assert_eq!(patched["data"]["user"], b64("admin"));
-
-    // Undecodable data is refused before it reaches the backend.
-    let bad = json!({"apiVersion": "core.cozystack.io/v1alpha1", "kind": "TenantSecret", "metadata": {"name": "bad"}, "data": {"k": "not base64!"}});
-    let (code, body) = raw(&admin, req("POST", &path, Some(bad))).await.unwrap();
-    assert_eq!(code, 400, "{body}");
-
-    // Table: NAME, TYPE, AGE.
-    let (code, table) = raw(&admin, table_req(&path)).await.unwrap();
-    assert_eq!(code, 200, "{table}");
-    let columns: Vec<&str> = table["columnDefinitions"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(columns, ["NAME", "TYPE", "AGE"]);
-    assert_eq!(table["rows"][0]["cells"][0], "creds");
-    assert_eq!(table["rows"][0]["cells"][1], "Opaque");
-
-    // A watch shows marked Secrets only.
-    let watch = Watch::open(&admin, &format!("{path}?watch=1")).await;
-    watch.wait_for("the initial events", &set(&["creds"])).await;
-
-    let (code, body) = raw(&admin, req("DELETE", &format!("{path}/creds"), None)).await.unwrap();
-    assert_eq!(code, 200, "{body}");
-    assert_eq!(raw(&admin, req("GET", &format!("{path}/creds"), None)).await.unwrap().0, 404);
-    watch.wait_for("the deletion", &BTreeSet::new()).await;
-    cp.kubectl_ok(&["delete", "namespace", &ns, "--wait=false"]).unwrap();
-}
-
-#[tokio::test]
-async fn tenant_modules_list_marked_helmreleases() {
-    let cp = ControlPlane::shared();
-    let admin = cp.admin().await.unwrap();
-    let ns = unique("tenant-tnmodule");
-    create_namespace(cp, &ns);
-    let hr = |name: &str, labels: Value| {
-        json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
-               "metadata": {"name": name, "namespace": ns, "labels": labels},
-               "spec": {"interval": "5m", "chart": {"spec": {"chart": name, "version": "2.1.0", "sourceRef": {"kind": "HelmRepository", "name": "cozystack-apps"}}}}})
-    };
-    let hrs = format!("/apis/helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases");
-    let (code, body) =
-        raw(&admin, req("POST", &hrs, Some(hr("etcd", json!({"internal.cozystack.io/tenantmodule": "true", "apps.cozystack.io/application.kind": "Etcd"})))))
-            .await
-            .unwrap();
-    assert_eq!(code, 201, "{body}");
-    let (code, body) = raw(&admin, req("POST", &hrs, Some(hr("postgres-db", json!({}))))).await.unwrap();
-    assert_eq!(code, 201, "{body}");
-    cp.kubectl_ok(&[
-        "patch", "helmrelease", "etcd", "-n", &ns, "--subresource=status", "--type=merge", "-p",
-        r#"{"status":{"lastAttemptedRevision":"2.1.0+abc","conditions":[{"type":"Ready","status":"True","reason":"InstallSucceeded","message":"ok","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}"#,
-    ])
-    .unwrap();
-
-    let path = format!("{CORE}/namespaces/{ns}/tenantmodules");
-    let (code, list) = raw(&admin, req("GET", &path, None)).await.unwrap();
-    assert_eq!(code, 200, "{list}");
-    assert_eq!(list["kind"], "TenantModuleList");
-    let items = list["items"].as_array().unwrap();
-    assert_eq!(items.len(), 1, "{list}");
-    let m = &items[0];
-    assert_eq!((m["kind"].as_str(), m["metadata"]["name"].as_str()), (Some("TenantModule"), Some("etcd")));
-    assert_eq!(m["metadata"]["labels"], json!({"apps.cozystack.io/application.kind": "Etcd"}));
-    assert_eq!(m["appVersion"], "2.1.0");
-    assert_eq!(m["status"]["version"], "2.1.0+abc");
-    assert_eq!(m["status"]["conditions"][0]["type"], "Ready");
-
-    assert_eq!(raw(&admin, req("GET", &format!("{path}/etcd"), None)).await.unwrap().0, 200);
-    let (code, body) = raw(&admin, req("GET", &format!("{path}/postgres-db"), None)).await.unwrap();
-    assert_eq!(code, 404, "{body}");
-    assert_eq!(body["message"], "tenantmodules.core.cozystack.io \"postgres-db\" not found");
-
-    let (code, table) = raw(&admin, table_req(&path)).await.unwrap();
-    assert_eq!(code, 200, "{table}");
-    let columns: Vec<&str> = table["columnDefinitions"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(columns, ["NAME", "READY", "AGE", "VERSION"]);
-    let cells = &table["rows"][0]["cells"];
-    assert_eq!((cells[0].as_str(), cells[1].as_str(), cells[3].as_str()), (Some("etcd"), Some("True"), Some("abc")));
-
-    // Read-only: writes are not served.
-    let body = json!({"apiVersion": "core.cozystack.io/v1alpha1", "kind": "TenantModule", "metadata": {"name": "x"}});
-    let (code, body) = raw(&admin, req("POST", &path, Some(body))).await.unwrap();
-    assert_eq!(code, 405, "{body}");
     cp.kubectl_ok(&["delete", "namespace", &ns, "--wait=false"]).unwrap();
 }

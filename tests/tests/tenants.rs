@@ -1,19 +1,8 @@
 //! Tenants: namespace computation, name rules, the hierarchical quota gate and the admission rules that keep
 //! tenants apart, each message checked.
 
-use e2e::{ControlPlane, raw, unique};
+use e2e::{APPS, ControlPlane, raw, req, unique};
 use serde_json::{Value, json};
-
-const APPS: &str = "/apis/apps.cozystack.io/v1alpha1";
-
-fn req(method: &str, path: &str, body: Option<Value>) -> http::Request<Vec<u8>> {
-    http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("Content-Type", "application/json")
-        .body(body.map(|v| serde_json::to_vec(&v).unwrap()).unwrap_or_default())
-        .unwrap()
-}
 
 fn tenant(ns: &str, name: &str, spec: Value) -> Value {
     json!({"apiVersion": "apps.cozystack.io/v1alpha1", "kind": "Tenant", "metadata": {"name": name, "namespace": ns}, "spec": spec})

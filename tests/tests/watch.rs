@@ -8,11 +8,9 @@ mod sync;
 use std::sync::Arc;
 use std::time::Duration;
 
-use e2e::{ControlPlane, raw, unique};
+use e2e::{APPS, ControlPlane, namespace, postgres, raw, req};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-
-const APPS: &str = "/apis/apps.cozystack.io/v1alpha1";
 
 /// A private control plane (for tests that restart a component), stopped when dropped.
 struct Plane(ControlPlane);
@@ -38,24 +36,8 @@ impl Drop for Plane {
     }
 }
 
-fn req(method: &str, path: &str, body: Option<Value>) -> http::Request<Vec<u8>> {
-    let b = http::Request::builder().method(method).uri(path).header("Content-Type", "application/json");
-    b.body(body.map(|v| serde_json::to_vec(&v).unwrap()).unwrap_or_default()).unwrap()
-}
-
-/// A tenant namespace for one test.
-fn namespace(cp: &ControlPlane, prefix: &str) -> String {
-    let ns = unique(&format!("tenant-{prefix}"));
-    cp.kubectl_ok(&["create", "namespace", &ns]).unwrap();
-    ns
-}
-
-fn postgres(ns: &str, name: &str) -> Value {
-    json!({"apiVersion": "apps.cozystack.io/v1alpha1", "kind": "Postgres", "metadata": {"name": name, "namespace": ns}, "spec": {}})
-}
-
 async fn create(client: &kube::Client, ns: &str, name: &str) -> u64 {
-    let (code, body) = raw(client, req("POST", &format!("{APPS}/namespaces/{ns}/postgreses"), Some(postgres(ns, name)))).await.unwrap();
+    let (code, body) = raw(client, req("POST", &format!("{APPS}/namespaces/{ns}/postgreses"), Some(postgres(ns, name, json!({}))))).await.unwrap();
     assert_eq!(code, 201, "{body}");
     body["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap()
 }
