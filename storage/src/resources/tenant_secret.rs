@@ -9,8 +9,11 @@
 //!   Secret), so a client that sends what upstream sent back still writes the same values.
 //! - update replaces the user's labels and annotations (upstream merges: it can never remove one); metadata
 //!   the TenantSecret does not show (owner references, finalizers) is kept from the live Secret.
+//! - only the types tenants use are written ([`ALLOWED_TYPES`]), and never the service-account annotations:
+//!   the Secret is written with this server's identity, and a service-account token Secret would be filled by
+//!   kube-controller-manager with a token the user could then read back (docs/security.md).
 
-use apis::status::Status;
+use apis::status::{FieldError, FieldErrorKind, Status};
 use apis::table::TableColumnDefinition;
 use base64::Engine;
 use futures::future::BoxFuture;
@@ -26,6 +29,13 @@ use crate::registry::{ALL_VERBS, RequestContext, ResourceInfo, TableConvertor, W
 pub const TENANT_RESOURCE_LABEL: &str = "internal.cozystack.io/tenantresource";
 /// Kind of the served object.
 pub const KIND: &str = "TenantSecret";
+/// The Secret types a TenantSecret may have (an absent type is Opaque). Each holds only what the user wrote;
+/// other types are filled or acted on by controllers (`kubernetes.io/service-account-token` gets a token,
+/// `bootstrap.kubernetes.io/token` joins nodes) and would give the user more than they could get themselves.
+pub const ALLOWED_TYPES: &[&str] =
+    &["Opaque", "kubernetes.io/basic-auth", "kubernetes.io/ssh-auth", "kubernetes.io/tls", "kubernetes.io/dockerconfigjson", "kubernetes.io/dockercfg"];
+/// Annotations under this prefix bind a Secret to a ServiceAccount; a TenantSecret never carries them.
+pub const SERVICE_ACCOUNT_ANNOTATION_PREFIX: &str = "kubernetes.io/service-account.";
 /// Core Secrets.
 pub const SECRETS: BackingResource = BackingResource { group: "", version: "v1", plural: "secrets", namespaced: true };
 
@@ -139,6 +149,35 @@ pub fn check_values(obj: &Value) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// Refuses (422, naming the field) a type outside [`ALLOWED_TYPES`] and any service-account annotation. On
+/// update an absent type is the live one, which was checked when it was written.
+pub fn check_powers(obj: &Value) -> Result<(), StorageError> {
+    let mut errors = Vec::new();
+    match obj.get("type") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(t)) if t.is_empty() || ALLOWED_TYPES.contains(&t.as_str()) => {}
+        Some(t) => errors.push(FieldError::new(FieldErrorKind::NotSupported, "type", supported_values()).with_value(t.clone())),
+    }
+    let annotations = obj.pointer("/metadata/annotations").and_then(Value::as_object).into_iter().flatten();
+    for key in annotations.map(|(k, _)| k).filter(|k| k.starts_with(SERVICE_ACCOUNT_ANNOTATION_PREFIX)) {
+        errors.push(FieldError::forbidden(
+            format!("metadata.annotations[{key}]"),
+            "a TenantSecret cannot be bound to a ServiceAccount; create the token Secret with access to core Secrets",
+        ));
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    Err(Status::invalid(apis::CORE_GROUP, KIND, name, &errors).into())
+}
+
+/// field.NotSupported's detail: the supported values, Go-quoted and comma-separated.
+fn supported_values() -> String {
+    let quoted: Vec<String> = ALLOWED_TYPES.iter().map(|t| format!("{t:?}")).collect();
+    format!("supported values: {}", quoted.join(", "))
+}
+
 impl TableConvertor for TenantSecretRegistry {
     fn columns(&self) -> Vec<TableColumnDefinition> {
         vec![
@@ -181,7 +220,10 @@ impl Projection for TenantSecretRegistry {
     }
 
     fn admit_create<'a>(&'a self, _ctx: &'a RequestContext, obj: &'a mut Value, _opts: &'a WriteOptions) -> BoxFuture<'a, Result<Vec<String>, StorageError>> {
-        Box::pin(async move { check_values(obj).map(|_| vec![]) })
+        Box::pin(async move {
+            check_powers(obj)?;
+            check_values(obj).map(|_| vec![])
+        })
     }
 
     fn admit_update<'a>(
@@ -191,7 +233,10 @@ impl Projection for TenantSecretRegistry {
         _old: &'a Value,
         _opts: &'a WriteOptions,
     ) -> BoxFuture<'a, Result<Vec<String>, StorageError>> {
-        Box::pin(async move { check_values(obj).map(|_| vec![]) })
+        Box::pin(async move {
+            check_powers(obj)?;
+            check_values(obj).map(|_| vec![])
+        })
     }
 }
 
@@ -256,6 +301,39 @@ mod tests {
         assert_eq!(out["metadata"]["resourceVersion"], "9");
         assert_eq!(out["type"], "Opaque");
         assert_eq!(out["data"], live["data"]);
+    }
+
+    #[test]
+    fn only_powerless_types_and_no_service_account_annotations_are_written() {
+        let ts = |extra: Value| {
+            let mut o = json!({"apiVersion": "core.cozystack.io/v1alpha1", "kind": "TenantSecret", "metadata": {"name": "s", "namespace": "tenant-a"}});
+            o.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            o
+        };
+        for t in ALLOWED_TYPES {
+            assert!(check_powers(&ts(json!({"type": t}))).is_ok(), "{t}");
+        }
+        assert!(check_powers(&ts(json!({}))).is_ok(), "no type");
+        assert!(check_powers(&ts(json!({"type": ""}))).is_ok(), "empty type");
+
+        let token = check_powers(&ts(json!({"type": "kubernetes.io/service-account-token"}))).unwrap_err().to_status();
+        assert_eq!((token.code, token.reason.as_str()), (422, "Invalid"));
+        assert!(
+            token.message.starts_with("TenantSecret.core.cozystack.io \"s\" is invalid: type: Unsupported value: \"kubernetes.io/service-account-token\": supported values: \"Opaque\", "),
+            "{}",
+            token.message
+        );
+        assert_eq!(token.details.as_ref().unwrap().causes[0].field, "type");
+        assert!(check_powers(&ts(json!({"type": "bootstrap.kubernetes.io/token"}))).is_err());
+
+        let mut bound = ts(json!({"type": "Opaque"}));
+        bound["metadata"]["annotations"] = json!({"kubernetes.io/service-account.name": "default", "note": "x"});
+        let s = check_powers(&bound).unwrap_err().to_status();
+        assert_eq!(s.code, 422);
+        let causes = &s.details.as_ref().unwrap().causes;
+        assert_eq!(causes.len(), 1);
+        assert_eq!(causes[0].field, "metadata.annotations[kubernetes.io/service-account.name]");
+        assert_eq!(causes[0].reason, "FieldValueForbidden");
     }
 
     #[test]

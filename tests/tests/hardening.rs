@@ -1,0 +1,128 @@
+//! Hostile and careless input answered as kube-apiserver answers it for a custom resource: metadata errors
+//! about the user's own object and fields (never the HelmRelease behind it), bodies over the size limit, and
+//! selectors kube-apiserver refuses. Each case is compared with a CRD served by kube-apiserver itself.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use e2e::{APPS, ControlPlane, namespace, postgres, raw, req, unique, wait_until, with_type};
+use serde_json::{Value, json};
+
+const TWIN_GROUP: &str = "hardening.cozystack.io";
+
+/// A namespaced CRD `widgets.hardening.cozystack.io` whose spec keeps anything: kube-apiserver's own answers
+/// for the same requests.
+async fn twin_crd(cp: &ControlPlane, admin: &kube::Client) -> String {
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("widgets.{TWIN_GROUP}")},
+        "spec": {"group": TWIN_GROUP, "scope": "Namespaced",
+                 "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+                 "versions": [{"name": "v1alpha1", "served": true, "storage": true,
+                               "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                                   "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}}]}
+    });
+    let (code, body) = raw(admin, req("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", Some(crd))).await.unwrap();
+    assert!(code == 201 || code == 409, "{body}");
+    let _ = cp;
+    let path = format!("/apis/{TWIN_GROUP}/v1alpha1");
+    wait_until("the twin CRD to be served", Duration::from_secs(30), || async {
+        raw(admin, req("GET", &format!("{path}/widgets"), None)).await.map(|(c, _)| c == 200).unwrap_or(false)
+    })
+    .await
+    .unwrap();
+    path
+}
+
+fn widget(ns: &str, name: &str) -> Value {
+    json!({"apiVersion": format!("{TWIN_GROUP}/v1alpha1"), "kind": "Widget", "metadata": {"name": name, "namespace": ns}, "spec": {}})
+}
+
+/// The causes of a Status as (field, reason, message).
+fn causes(status: &Value) -> BTreeSet<(String, String, String)> {
+    let text = |c: &Value, k: &str| c[k].as_str().unwrap_or_default().to_string();
+    status["details"]["causes"].as_array().into_iter().flatten().map(|c| (text(c, "field"), text(c, "reason"), text(c, "message"))).collect()
+}
+
+#[tokio::test]
+async fn metadata_errors_name_the_users_object_and_field_as_for_a_crd() {
+    let cp = ControlPlane::shared();
+    let admin = cp.admin().await.unwrap();
+    let twin = twin_crd(cp, &admin).await;
+    let ns = namespace(cp, "meta");
+    let long_key = format!("example.com/{}", "k".repeat(64));
+    let cases: [(&str, Value); 4] = [
+        ("a label key whose name part is too long", json!({"labels": {&long_key: "v"}})),
+        ("a label value with a space", json!({"labels": {"tier": "gold plated"}})),
+        ("an annotation key with two slashes", json!({"annotations": {"a/b/c": "v"}})),
+        ("annotations over 256 KiB", json!({"annotations": {"big": "x".repeat(300 * 1024)}})),
+    ];
+    for (what, meta) in cases {
+        let name = unique("meta");
+        let mut app = postgres(&ns, &name, json!({}));
+        let mut crd = widget(&ns, &name);
+        for obj in [&mut app, &mut crd] {
+            obj["metadata"].as_object_mut().unwrap().extend(meta.as_object().unwrap().clone());
+        }
+        let (crd_code, crd_status) = raw(&admin, req("POST", &format!("{twin}/namespaces/{ns}/widgets"), Some(crd))).await.unwrap();
+        let (code, status) = raw(&admin, req("POST", &format!("{APPS}/namespaces/{ns}/postgreses"), Some(app))).await.unwrap();
+        assert_eq!((code, crd_code), (422, 422), "{what}: ours {status}, CRD {crd_status}");
+        assert_eq!(status["reason"], "Invalid", "{what}");
+        assert_eq!(causes(&status), causes(&crd_status), "{what}: the same causes as kube-apiserver's");
+        let message = status["message"].as_str().unwrap();
+        let crd_message = crd_status["message"].as_str().unwrap();
+        assert_eq!(
+            message.strip_prefix(&format!("Postgres.apps.cozystack.io \"{name}\" is invalid: ")),
+            crd_message.strip_prefix(&format!("Widget.{TWIN_GROUP} \"{name}\" is invalid: ")),
+            "{what}: the message names the app, as the CRD's names the widget"
+        );
+        assert!(!message.contains("HelmRelease") && !message.contains("apps.cozystack.io-"), "{what}: {message}");
+        assert_eq!((status["details"]["kind"].as_str(), status["details"]["name"].as_str()), (Some("Postgres"), Some(name.as_str())), "{what}");
+        let hr = raw(&admin, req("GET", &format!("/apis/helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases/postgres-{name}"), None)).await.unwrap();
+        assert_eq!(hr.0, 404, "{what}: nothing is written");
+    }
+    cp.kubectl_ok(&["delete", "namespace", &ns, "--wait=false"]).unwrap();
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_gets_413_and_the_connection_keeps_working() {
+    let cp = ControlPlane::shared();
+    let admin = cp.admin().await.unwrap();
+    let direct = cp.direct(Some((&cp.cert("admin.crt"), &cp.cert("admin.key")))).await.unwrap();
+    let ns = namespace(cp, "body");
+    let path = format!("{APPS}/namespaces/{ns}/postgreses");
+    let mut big = postgres(&ns, "big", json!({}));
+    big["metadata"]["annotations"] = json!({"filler": "x".repeat(4 * 1024 * 1024)});
+    let body = serde_json::to_vec(&big).unwrap();
+    for (via, client) in [("the aggregator", &admin), ("our port", &direct)] {
+        for round in 0..2 {
+            let (code, status) = raw(client, with_type("POST", &path, "application/json", &body)).await.unwrap();
+            assert_eq!(code, 413, "via {via}, round {round}: {status}");
+            assert_eq!((status["kind"].as_str(), status["reason"].as_str()), (Some("Status"), Some("RequestEntityTooLarge")), "via {via}: {status}");
+            let (code, list) = raw(client, req("GET", &path, None)).await.unwrap();
+            assert_eq!(code, 200, "via {via}: the next request is answered: {list}");
+        }
+    }
+    cp.kubectl_ok(&["delete", "namespace", &ns, "--wait=false"]).unwrap();
+}
+
+#[tokio::test]
+async fn selectors_kube_apiserver_refuses_are_refused() {
+    let cp = ControlPlane::shared();
+    let admin = cp.admin().await.unwrap();
+    let twin = twin_crd(cp, &admin).await;
+    let ns = namespace(cp, "selector");
+    let (code, body) = raw(&admin, req("POST", &format!("{APPS}/namespaces/{ns}/postgreses"), Some(postgres(&ns, "db", json!({}))))).await.unwrap();
+    assert_eq!(code, 201, "{body}");
+    let queries =
+        ["labelSelector=a%3Db%00", "labelSelector=%00a%3Db", "labelSelector=a%00%3Db", "labelSelector=a%3D%00b", "fieldSelector=metadata.name%3Ddb%00"];
+    for q in queries {
+        let (crd_code, crd_body) = raw(&admin, req("GET", &format!("{twin}/namespaces/{ns}/widgets?{q}"), None)).await.unwrap();
+        let (code, body) = raw(&admin, req("GET", &format!("{APPS}/namespaces/{ns}/postgreses?{q}"), None)).await.unwrap();
+        assert_eq!(code, crd_code, "{q}: ours {body}, CRD {crd_body}");
+        if code == 400 {
+            assert_eq!(body["kind"], "Status", "{q}: {body}");
+        }
+    }
+    cp.kubectl_ok(&["delete", "namespace", &ns, "--wait=false"]).unwrap();
+}
