@@ -31,7 +31,7 @@ pub fn validate_object_meta(obj: &Value) -> Vec<FieldError> {
         size += key.len() + value.as_str().map_or(0, str::len);
     }
     if size > TOTAL_ANNOTATION_SIZE_LIMIT {
-        errors.push(FieldError::new(FieldErrorKind::TooLong, ANNOTATIONS, format!("must have at most {TOTAL_ANNOTATION_SIZE_LIMIT} bytes")));
+        errors.push(FieldError::new(FieldErrorKind::TooLong, ANNOTATIONS, format!("may not be more than {TOTAL_ANNOTATION_SIZE_LIMIT} bytes")));
     }
     errors
 }
@@ -74,7 +74,7 @@ mod tests {
             (
                 "annotations over the total size",
                 json!({"metadata": {"annotations": {"big": "x".repeat(TOTAL_ANNOTATION_SIZE_LIMIT)}}}),
-                vec!["metadata.annotations: Too long: must have at most 262144 bytes".to_string()],
+                vec!["metadata.annotations: Too long: may not be more than 262144 bytes".to_string()],
             ),
         ];
         for (what, obj, want) in rows {

@@ -60,28 +60,32 @@ pub async fn timeout(state: Arc<ServerState>, req: Request<Body>, next: Next) ->
     }
 }
 
-/// Answers 413 when the body is larger than the limit (by Content-Length, or while it is read).
+/// Answers 413 when the body is larger than the limit (by Content-Length, or while it is read). The rest of an
+/// oversized body is read and dropped before answering: a proxy in front (the aggregator) that is still sending it
+/// would otherwise see its request fail and lose the answer. Reading is bounded by the request timeout.
 pub async fn body_size(state: Arc<ServerState>, req: Request<Body>, next: Next) -> Response<Body> {
     let max = state.limits.max_body_bytes;
-    let too_large = || status(&Status::too_large(format!("the request body is larger than the limit of {max} bytes")));
-    let declared = req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > max) {
-        return too_large();
-    }
     let (parts, mut body) = req.into_parts();
+    let declared = parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     let mut bytes = bytes::BytesMut::new();
+    let mut too_large = declared.is_some_and(|n| n > max);
     while let Some(frame) = body.frame().await {
         match frame {
             Ok(f) => {
-                if let Some(data) = f.data_ref() {
-                    if bytes.len() + data.len() > max {
-                        return too_large();
-                    }
+                let Some(data) = f.data_ref() else { continue };
+                too_large = too_large || bytes.len() + data.len() > max;
+                if too_large {
+                    bytes = bytes::BytesMut::new();
+                } else {
                     bytes.extend_from_slice(data);
                 }
             }
             Err(e) => return status(&Status::bad_request(format!("reading the request body: {e}"))),
         }
+    }
+    if too_large {
+        // kube-apiserver's words for the same limit.
+        return status(&Status::too_large(format!("Request entity too large: limit is {max}")));
     }
     next.run(Request::from_parts(parts, crate::body::full(bytes.freeze()))).await
 }

@@ -86,6 +86,25 @@ async fn a_body_over_the_limit_gets_413() {
 }
 
 #[tokio::test]
+async fn an_oversized_body_is_read_to_its_end_before_the_413() {
+    use futures::StreamExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let svc = chain(limits(), |_req| async { body::respond(StatusCode::OK, "text/plain", "not reached") });
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = sent.clone();
+    let frames = futures::stream::iter(0..100).map(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Ok::<_, body::BoxError>(hyper::body::Frame::data(bytes::Bytes::from_static(b"0123456789")))
+    });
+    let streamed = http_body_util::StreamBody::new(frames).boxed_unsync();
+    let req = Request::post("/apis/apps.cozystack.io/v1alpha1/namespaces/a/postgreses").body(streamed).unwrap();
+    let (code, s) = status_of(svc.oneshot(req).await.unwrap()).await;
+    assert_eq!(code, 413);
+    assert_eq!(s["message"], "Request entity too large: limit is 16");
+    assert_eq!(sent.load(Ordering::SeqCst), 100, "every frame was read, so a proxy still sending gets the answer");
+}
+
+#[tokio::test]
 async fn too_many_requests_in_flight_get_429_with_retry_after() {
     let gate = Arc::new(tokio::sync::Notify::new());
     let g = gate.clone();
