@@ -10,6 +10,7 @@
 //! - [`table`]: meta.k8s.io Table and PartialObjectMetadata shapes.
 //! - [`user`]: the caller's identity.
 //! - [`schema`]: structural schemas: defaulting, pruning, validation and CEL rules.
+//! - [`resource`]: the description of a served resource, and those of the core.cozystack.io resources.
 //! - [`openapi`]: the OpenAPI v2 and v3 documents of the served resources.
 //! - [`fixtures`]: where the repository's test fixtures are, for the tests and tools of every crate.
 #![deny(missing_docs)]
@@ -17,10 +18,11 @@
 
 pub mod application;
 pub mod definition;
-pub mod meta;
 pub mod fixtures;
+pub mod meta;
 pub mod names;
 pub mod openapi;
+pub mod resource;
 pub mod schema;
 pub mod selector;
 pub mod status;

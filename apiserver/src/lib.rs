@@ -10,6 +10,7 @@
 //! - [`negotiate`], [`body`]: content negotiation and response building.
 //! - [`tls`], [`metrics`], [`flags`].
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 // A Kubernetes Status is the error of every request step; boxing it would only add allocations on error paths.
 #![allow(clippy::result_large_err)]
 

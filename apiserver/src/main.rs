@@ -1,4 +1,6 @@
 //! `cozystack-api`: the aggregated API server binary.
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 
 #[tokio::main]

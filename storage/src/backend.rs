@@ -1,11 +1,19 @@
 //! The backend: kube-apiserver of the main cluster, reached with raw JSON requests so that every query
 //! parameter (resourceVersion, resourceVersionMatch, limit, continue, sendInitialEvents) passes through as sent.
+//! Its verbs are the [`BackendClient`] trait: [`KubeClient`] sends them, `testing::FakeBackend` (feature
+//! `testing`, and this crate's tests) answers them from memory.
+
+mod kube_client;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 use std::sync::Arc;
 
-use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use serde_json::Value;
 
+pub use self::kube_client::KubeClient;
 use crate::watch_cache::{BackendSource, WatchCache, WatchCacheConfig, WatchCaches};
 
 /// A backing resource type (HelmRelease, Secret, Namespace, ...).
@@ -56,7 +64,13 @@ impl Query {
         self
     }
 
-    fn encode(&self) -> String {
+    /// The value of `key`, if set.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// `?key=value&...`, percent-encoded; empty without parameters.
+    pub fn encode(&self) -> String {
         let mut ser = form_urlencoded_pairs(&self.0);
         if !ser.is_empty() {
             ser.insert(0, '?');
@@ -118,15 +132,44 @@ impl From<kube::Error> for BackendError {
     }
 }
 
-/// A client for backing resources, with the watch caches reads are served from.
-#[derive(Clone)]
-pub struct Backend {
-    client: kube::Client,
-    caches: Arc<WatchCaches>,
-}
-
 /// One raw watch event of the backend.
 pub type RawEvent = (String, Value);
+
+/// A stream of raw watch events; it ends when the backend ends the watch.
+pub type RawEventStream = BoxStream<'static, Result<RawEvent, BackendError>>;
+
+/// The requests made of the backing kube-apiserver, raw JSON in and out. [`KubeClient`] sends them to the
+/// cluster; `testing::FakeBackend` answers them from memory, as kube-apiserver would, for unit tests.
+pub trait BackendClient: Send + Sync + 'static {
+    /// GET one object.
+    fn get<'a>(&'a self, r: &'a BackingResource, ns: &'a str, name: &'a str) -> BoxFuture<'a, Result<Value, BackendError>>;
+
+    /// LIST with the given query.
+    fn list<'a>(&'a self, r: &'a BackingResource, ns: &'a str, q: &'a Query) -> BoxFuture<'a, Result<Value, BackendError>>;
+
+    /// POST a new object.
+    fn create<'a>(&'a self, r: &'a BackingResource, ns: &'a str, obj: &'a Value, q: &'a Query) -> BoxFuture<'a, Result<Value, BackendError>>;
+
+    /// PUT an object.
+    fn replace<'a>(&'a self, r: &'a BackingResource, ns: &'a str, name: &'a str, obj: &'a Value, q: &'a Query) -> BoxFuture<'a, Result<Value, BackendError>>;
+
+    /// PATCH an object with a JSON merge patch (RFC 7386).
+    fn merge_patch<'a>(&'a self, r: &'a BackingResource, ns: &'a str, name: &'a str, patch: &'a Value) -> BoxFuture<'a, Result<Value, BackendError>>;
+
+    /// DELETE an object with a DeleteOptions body; answers the object or a Status.
+    fn delete<'a>(&'a self, r: &'a BackingResource, ns: &'a str, name: &'a str, options: &'a Value) -> BoxFuture<'a, Result<Value, BackendError>>;
+
+    /// WATCH: a stream of (type, object) pairs that ends when the backend ends the watch.
+    fn watch<'a>(&'a self, r: &'a BackingResource, ns: &'a str, q: &'a Query) -> BoxFuture<'a, Result<RawEventStream, BackendError>>;
+}
+
+/// The backend every registry uses: a [`BackendClient`] (its verbs are reached through `Deref`), with the
+/// watch caches reads are served from. Clones share both.
+#[derive(Clone)]
+pub struct Backend {
+    client: Arc<dyn BackendClient>,
+    caches: Arc<WatchCaches>,
+}
 
 impl Backend {
     /// A backend using `client`, with watch caches of the default size.
@@ -136,6 +179,11 @@ impl Backend {
 
     /// A backend using `client`, with watch caches configured by `config`.
     pub fn with_watch_caches(client: kube::Client, config: WatchCacheConfig) -> Self {
+        Self::over(Arc::new(KubeClient::new(client)), config)
+    }
+
+    /// A backend over any client (a fake one in tests), with watch caches configured by `config`.
+    pub fn over(client: Arc<dyn BackendClient>, config: WatchCacheConfig) -> Self {
         Self { client, caches: Arc::new(WatchCaches::new(config)) }
     }
 
@@ -143,69 +191,21 @@ impl Backend {
     /// shared by every caller of this backend (and its clones).
     pub fn watch_cache(&self, resource: &BackingResource, selector: &str) -> Arc<WatchCache> {
         self.caches.get_or_start((resource.path("", None), selector.to_string()), || {
-            Arc::new(BackendSource::new(Backend::new(self.client.clone()), resource.clone(), selector.to_string()))
+            Arc::new(BackendSource::new(self.client.clone(), resource.clone(), selector.to_string()))
         })
     }
 
-    /// The underlying client.
-    pub fn client(&self) -> &kube::Client {
-        &self.client
+    /// The settings of the watch caches, which other watches (TenantNamespace) follow too.
+    pub fn watch_cache_config(&self) -> &WatchCacheConfig {
+        self.caches.config()
     }
+}
 
-    async fn call(&self, method: http::Method, uri: String, body: Option<&Value>) -> Result<Value, BackendError> {
-        let bytes = body.map(|b| serde_json::to_vec(b).unwrap_or_default()).unwrap_or_default();
-        let mut req = http::Request::builder().method(method).uri(uri);
-        if body.is_some() {
-            req = req.header(http::header::CONTENT_TYPE, "application/json");
-        }
-        let req = req.body(bytes).map_err(|e| BackendError::Transport(e.to_string()))?;
-        Ok(self.client.request::<Value>(req).await?)
-    }
+impl std::ops::Deref for Backend {
+    type Target = dyn BackendClient;
 
-    /// GET one object.
-    pub async fn get(&self, r: &BackingResource, ns: &str, name: &str) -> Result<Value, BackendError> {
-        self.call(http::Method::GET, r.path(ns, Some(name)), None).await
-    }
-
-    /// LIST with the given query.
-    pub async fn list(&self, r: &BackingResource, ns: &str, q: &Query) -> Result<Value, BackendError> {
-        self.call(http::Method::GET, format!("{}{}", r.path(ns, None), q.encode()), None).await
-    }
-
-    /// POST a new object.
-    pub async fn create(&self, r: &BackingResource, ns: &str, obj: &Value, q: &Query) -> Result<Value, BackendError> {
-        self.call(http::Method::POST, format!("{}{}", r.path(ns, None), q.encode()), Some(obj)).await
-    }
-
-    /// PUT an object.
-    pub async fn replace(&self, r: &BackingResource, ns: &str, name: &str, obj: &Value, q: &Query) -> Result<Value, BackendError> {
-        self.call(http::Method::PUT, format!("{}{}", r.path(ns, Some(name)), q.encode()), Some(obj)).await
-    }
-
-    /// DELETE an object with a DeleteOptions body; answers the object or a Status.
-    pub async fn delete(&self, r: &BackingResource, ns: &str, name: &str, options: &Value) -> Result<Value, BackendError> {
-        self.call(http::Method::DELETE, r.path(ns, Some(name)), Some(options)).await
-    }
-
-    /// WATCH: a stream of (type, object) pairs that ends when the backend ends the watch.
-    pub async fn watch(
-        &self,
-        r: &BackingResource,
-        ns: &str,
-        q: &Query,
-    ) -> Result<futures::stream::BoxStream<'static, Result<RawEvent, BackendError>>, BackendError> {
-        let q = q.clone().set("watch", "true");
-        let req = http::Request::get(format!("{}{}", r.path(ns, None), q.encode())).body(Vec::new()).map_err(|e| BackendError::Transport(e.to_string()))?;
-        let reader = self.client.request_stream(req).await?;
-        let lines = reader.lines().map_err(|e| BackendError::Transport(e.to_string()));
-        Ok(lines
-            .try_filter(|l| futures::future::ready(!l.trim().is_empty()))
-            .and_then(|line| async move {
-                let mut v: Value = serde_json::from_str(&line).map_err(|e| BackendError::Transport(format!("bad watch event: {e}")))?;
-                let t = v.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
-                Ok((t, v.get_mut("object").map(Value::take).unwrap_or_default()))
-            })
-            .boxed())
+    fn deref(&self) -> &Self::Target {
+        &*self.client
     }
 }
 

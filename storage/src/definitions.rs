@@ -8,19 +8,20 @@ use std::sync::Arc;
 use apis::application::{AppKind, ReleaseSettings};
 use apis::definition::ApplicationDefinition;
 use apis::schema::StructuralSchema;
-use futures::StreamExt;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
-use kube::runtime::watcher;
+use std::time::Duration;
 
-use crate::backend::Backend;
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::backend::{Backend, BackingResource, Query};
 use crate::catalog::{Catalog, Resources};
 use crate::resources::application::ApplicationRegistry;
 use crate::store::Store;
 
-/// The ApplicationDefinition CRD.
-pub fn definition_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("cozystack.io", "v1alpha1", "ApplicationDefinition"), "applicationdefinitions")
-}
+/// ApplicationDefinitions (cluster-scoped custom resources).
+pub const DEFINITIONS: BackingResource = BackingResource { group: "cozystack.io", version: "v1alpha1", plural: "applicationdefinitions", namespaced: false };
+/// The APIServices that register this server with the aggregator.
+const API_SERVICES: BackingResource = BackingResource { group: "apiregistration.k8s.io", version: "v1", plural: "apiservices", namespaced: false };
 
 /// Hears about every rebuild of the served set, with the definitions that are not served as written.
 pub type OnChange = Arc<dyn Fn(&[Broken]) + Send + Sync>;
@@ -75,9 +76,14 @@ pub fn build_registries(defs: &BTreeMap<String, ApplicationDefinition>, settings
     (out, broken)
 }
 
+/// Longest pause between attempts to list definitions again after a failure.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+
 /// Keeps the catalog's application kinds equal to the cluster's definitions. `fixed` holds the resources
 /// served regardless of definitions (the core group). `on_change` hears about every rebuild with the broken
-/// definitions; `synced` is notified after the first full list.
+/// definitions; `synced` is notified after the first full list. Lists, then watches from the list's
+/// resourceVersion; a watch that ends is resumed from the last resourceVersion seen, one that expired (410)
+/// or failed lists again.
 pub async fn watch_definitions(
     backend: Backend,
     settings: ReleaseSettings,
@@ -86,52 +92,94 @@ pub async fn watch_definitions(
     on_change: OnChange,
     synced: Arc<tokio::sync::Notify>,
 ) {
-    let api: kube::Api<DynamicObject> = kube::Api::all_with(backend.client().clone(), &definition_resource());
-    let mut stream = std::pin::pin!(watcher(api, watcher::Config::default()));
-    let mut defs: BTreeMap<String, ApplicationDefinition> = BTreeMap::new();
-    let mut initial: Option<BTreeMap<String, ApplicationDefinition>> = None;
-    let mut reported: Vec<Broken> = Vec::new();
-    while let Some(event) = stream.next().await {
-        let changed = match event {
-            Ok(watcher::Event::Init) => {
-                initial = Some(BTreeMap::new());
-                false
-            }
-            Ok(watcher::Event::InitApply(obj)) => {
-                if let (Some(init), Some(def)) = (initial.as_mut(), parse(obj)) {
-                    init.insert(def.name().to_string(), def);
-                }
-                false
-            }
-            Ok(watcher::Event::InitDone) => {
-                defs = initial.take().unwrap_or_default();
-                true
-            }
-            Ok(watcher::Event::Apply(obj)) => parse(obj).map(|d| defs.insert(d.name().to_string(), d)).is_some(),
-            Ok(watcher::Event::Delete(obj)) => obj.metadata.name.as_ref().map(|n| defs.remove(n)).is_some(),
+    let mut served = Served { backend: &backend, settings, catalog, fixed, on_change, synced, reported: Vec::new() };
+    let mut delay = Duration::from_millis(250);
+    loop {
+        let list = match backend.list(&DEFINITIONS, "", &Query::default()).await {
+            Ok(list) => list,
             Err(e) => {
-                tracing::warn!(error = %e, "watching ApplicationDefinitions failed; retrying");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                false
+                tracing::warn!(error = %e, "listing ApplicationDefinitions failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_RETRY_DELAY);
+                continue;
             }
         };
-        if !changed {
-            continue;
+        delay = Duration::from_millis(250);
+        let mut rv = list.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default().to_string();
+        let mut defs: BTreeMap<String, ApplicationDefinition> =
+            list.get("items").and_then(Value::as_array).into_iter().flatten().filter_map(parse).map(|d| (d.name().to_string(), d)).collect();
+        served.rebuild(&defs).await;
+        loop {
+            let q = Query::default().set("resourceVersion", rv.clone()).set("allowWatchBookmarks", "true");
+            let mut events = match backend.watch(&DEFINITIONS, "", &q).await {
+                Ok(events) => events,
+                Err(e) => {
+                    tracing::warn!(error = %e, "watching ApplicationDefinitions failed; listing again");
+                    break;
+                }
+            };
+            let mut expired = false;
+            while let Some(event) = events.next().await {
+                let (event_type, obj) = match event {
+                    Ok(event) => event,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "the ApplicationDefinition watch ended; resuming");
+                        break;
+                    }
+                };
+                if event_type == "ERROR" {
+                    expired = true;
+                    break;
+                }
+                if let Some(v) = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
+                    rv = v.to_string();
+                }
+                let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+                let changed = match event_type.as_str() {
+                    "ADDED" | "MODIFIED" => parse(&obj).map(|d| defs.insert(name, d)).is_some(),
+                    "DELETED" => defs.remove(&name).is_some(),
+                    _ => false,
+                };
+                if changed {
+                    served.rebuild(&defs).await;
+                }
+            }
+            if expired {
+                break;
+            }
         }
-        let (mut resources, broken) = build_registries(&defs, &settings, &backend);
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// What the watcher keeps the served set with.
+struct Served<'b> {
+    backend: &'b Backend,
+    settings: ReleaseSettings,
+    catalog: Arc<Catalog>,
+    fixed: Resources,
+    on_change: OnChange,
+    synced: Arc<tokio::sync::Notify>,
+    reported: Vec<Broken>,
+}
+
+impl Served<'_> {
+    /// Serves `defs` (and the fixed resources) from now on.
+    async fn rebuild(&mut self, defs: &BTreeMap<String, ApplicationDefinition>) {
+        let (mut resources, broken) = build_registries(defs, &self.settings, self.backend);
         for b in &broken {
-            if !reported.contains(b) {
+            if !self.reported.contains(b) {
                 tracing::error!(definition = %b.name, reason = %b.reason, "ApplicationDefinition cannot be served");
             }
         }
-        on_change(&broken);
-        reported = broken;
-        resources.extend(fixed.clone());
+        (self.on_change)(&broken);
+        self.reported = broken;
+        resources.extend(self.fixed.clone());
         tracing::info!(kinds = resources.len(), "served resources updated");
         let served: Vec<String> = resources.keys().map(|(g, r)| format!("{r}.{g}")).collect();
-        catalog.replace(resources);
-        synced.notify_one();
-        announce(&backend, &served).await;
+        self.catalog.replace(resources);
+        self.synced.notify_one();
+        announce(self.backend, &served).await;
     }
 }
 
@@ -150,27 +198,29 @@ async fn announce(backend: &Backend, served: &[String]) {
         format!("{}-{}", std::process::id(), now.as_nanos())
     });
     let hash = hex::encode(&sha2::Sha256::digest(format!("{started}|{}", served.join(",")).as_bytes())[..8]);
-    let api: kube::Api<k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService> = kube::Api::all(backend.client().clone());
     let patch = serde_json::json!({"metadata": {"annotations": {SERVED_HASH_ANNOTATION: hash}}});
     for group in [apis::APPS_GROUP, apis::CORE_GROUP] {
         let name = format!("{}.{group}", apis::VERSION);
-        match api.patch(&name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await {
+        match backend.merge_patch(&API_SERVICES, "", &name, &patch).await {
             Ok(_) => {}
             // Not registered yet (first start): the aggregator reads discovery when it is.
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) if e.code() == Some(404) => {}
             Err(e) => tracing::warn!(apiservice = %name, error = %e, "could not announce the new served set"),
         }
     }
 }
 
-fn parse(obj: DynamicObject) -> Option<ApplicationDefinition> {
-    let name = obj.metadata.name.clone().unwrap_or_default();
-    let value = serde_json::to_value(&obj).ok()?;
-    match serde_json::from_value::<ApplicationDefinition>(value) {
+fn parse(obj: &Value) -> Option<ApplicationDefinition> {
+    match serde_json::from_value::<ApplicationDefinition>(obj.clone()) {
         Ok(d) => Some(d),
         Err(e) => {
+            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
             tracing::error!(definition = %name, error = %e, "ApplicationDefinition does not decode");
             None
         }
     }
 }
+
+#[cfg(test)]
+#[path = "definitions_tests.rs"]
+mod tests;

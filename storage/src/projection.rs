@@ -35,6 +35,19 @@ pub trait Projection: TableConvertor + Send + Sync + 'static {
         key.to_string()
     }
 
+    /// The user's label or annotation key of a backing one, for errors the backend phrased about the backing
+    /// object; None when `backing_key` is not a user's key.
+    fn user_key(&self, backing_key: &str) -> Option<String> {
+        let _ = backing_key;
+        None
+    }
+
+    /// The user's field path of a backing field path (`spec.values.x` → `spec.x`), for errors the backend
+    /// phrased about the backing object.
+    fn user_field(&self, backing_field: &str) -> String {
+        backing_field.to_string()
+    }
+
     /// The served object of a backing object, or None when the backing object is not one of ours.
     #[allow(clippy::wrong_self_convention)] // "from" the backing object, through the projection's own settings
     fn from_backing(&self, backing: &Value) -> Option<Value>;

@@ -12,45 +12,7 @@ use serde_json::Value;
 
 use crate::StorageError;
 
-/// Discovery facts of a served resource.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResourceInfo {
-    /// API group.
-    pub group: String,
-    /// API version.
-    pub version: String,
-    /// Resource (plural) name.
-    pub plural: String,
-    /// Singular name.
-    pub singular: String,
-    /// Kind.
-    pub kind: String,
-    /// True for namespaced resources.
-    pub namespaced: bool,
-    /// Verbs served, in discovery order.
-    pub verbs: Vec<&'static str>,
-    /// Short names.
-    pub short_names: Vec<String>,
-    /// Categories (e.g. `all`).
-    pub categories: Vec<String>,
-}
-
-impl ResourceInfo {
-    /// `apiVersion` of the objects.
-    pub fn api_version(&self) -> String {
-        format!("{}/{}", self.group, self.version)
-    }
-
-    /// True when `verb` is served.
-    pub fn serves(&self, verb: &str) -> bool {
-        self.verbs.contains(&verb)
-    }
-}
-
-/// Every verb of a writable resource, in the order discovery lists them.
-pub const ALL_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
-/// The verbs of a read-only resource.
-pub const READ_VERBS: &[&str] = &["get", "list", "watch"];
+pub use apis::resource::{ALL_VERBS, READ_VERBS, ResourceInfo};
 
 /// Options of list and watch, parsed once from the query string.
 #[derive(Debug, Clone, Default)]

@@ -68,29 +68,9 @@ impl<P: Projection> Store<P> {
         self.projection.info()
     }
 
-    /// Translates a backend error into one about the served object `name`.
+    /// A backend error about the served object `name`.
     fn error(&self, e: BackendError, name: &str) -> StorageError {
-        let i = self.info_();
-        match (e.code(), e.reason()) {
-            (Some(404), _) => Status::not_found(&i.group, &i.plural, name).into(),
-            (Some(409), "AlreadyExists") => Status::already_exists(&i.group, &i.plural, name).into(),
-            (Some(409), _) => {
-                let detail = match &e {
-                    BackendError::Status(s) if s.message.contains("Precondition failed") => {
-                        s.message.split_once(": ").map(|(_, d)| d.to_string()).unwrap_or_else(|| s.message.clone())
-                    }
-                    _ => "the object has been modified; please apply your changes to the latest version and try again".to_string(),
-                };
-                Status::conflict(&i.group, &i.plural, name, &detail).into()
-            }
-            (Some(410), _) => Status::expired(e.to_string()).into(),
-            (Some(400 | 401 | 403 | 422 | 429), _) => {
-                let BackendError::Status(s) = e else { unreachable!("codes come from statuses") };
-                Status { code: s.code, reason: s.reason.clone(), message: s.message.clone(), ..Status::bad_request("") }.into()
-            }
-            (Some(code), _) if code >= 500 => StorageError::Backend(e.to_string()),
-            _ => StorageError::Backend(e.to_string()),
-        }
+        StorageError::about(e, &*self.projection, name)
     }
 
     fn backend_query(&self, opts: &ListOptions, watch: bool) -> Result<Query, StorageError> {

@@ -4,6 +4,7 @@
 //!
 //! Tests get an admin client, clients and kubeconfigs for any user and groups (client certificates signed by
 //! the cluster CA, so RBAC decisions are real), kubectl, and a client that talks to cozystack-api directly.
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

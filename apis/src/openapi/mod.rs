@@ -1,7 +1,8 @@
 //! The OpenAPI documents of the served resources, as kube-apiserver's aggregator and kubectl read them:
 //! v2 (`/openapi/v2`, merged by the aggregator) and v3 (one document per group version, proxied to clients).
 //!
-//! - [`Resource`], [`KindSchema`]: what the builder needs from one served resource.
+//! - [`Resource`], [`KindSchema`]: what the builder needs from one served resource (its
+//!   [`ResourceInfo`] and schema).
 //! - [`kinds`]: the published schema of an application kind, and the fallback for a kind without one.
 //! - [`core`]: the static schemas of the core.cozystack.io kinds.
 //! - [`document_v3`], [`document_v2`], [`v3_discovery`], [`etag`]: the documents and their hashes.
@@ -30,26 +31,19 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256, Sha512};
 
+use crate::resource::ResourceInfo;
+
 /// The title of every document, as upstream.
 pub const TITLE: &str = "Cozy";
 /// Where v3 references point.
 pub(crate) const V3_REFS: &str = "#/components/schemas/";
 
-/// One served resource as the documents describe it.
+/// One served resource as the documents describe it: its description (only the operations of its verbs are
+/// published) and its kind's schema.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resource {
-    /// API group.
-    pub group: String,
-    /// API version.
-    pub version: String,
-    /// Resource (plural) name.
-    pub plural: String,
-    /// Kind.
-    pub kind: String,
-    /// True for namespaced resources.
-    pub namespaced: bool,
-    /// The verbs served; only their operations are published.
-    pub verbs: Vec<String>,
+    /// The resource's description.
+    pub info: ResourceInfo,
     /// The kind's schema.
     pub schema: KindSchema,
 }
@@ -76,7 +70,7 @@ pub fn package(group: &str, version: &str) -> String {
 /// The v3 document of one group version: the operations of `resources` in that group version, their kinds
 /// and lists, and the apimachinery definitions they refer to.
 pub fn document_v3(group: &str, version: &str, resources: &[Resource]) -> Value {
-    let mine: Vec<&Resource> = resources.iter().filter(|r| r.group == group && r.version == version).collect();
+    let mine: Vec<&Resource> = resources.iter().filter(|r| r.info.group == group && r.info.version == version).collect();
     let mut paths = Map::new();
     let mut schemas = meta::definitions_v3(&[(group, version)]);
     for r in &mine {
@@ -94,7 +88,7 @@ pub fn document_v3(group: &str, version: &str, resources: &[Resource]) -> Value 
 /// The v2 document of every resource: the aggregator keeps, per APIService, the paths under its group version
 /// and the definitions they reach.
 pub fn document_v2(resources: &[Resource]) -> Value {
-    let mut gvs: Vec<(&str, &str)> = resources.iter().map(|r| (r.group.as_str(), r.version.as_str())).collect();
+    let mut gvs: Vec<(&str, &str)> = resources.iter().map(|r| (r.info.group.as_str(), r.info.version.as_str())).collect();
     gvs.sort_unstable();
     gvs.dedup();
     let mut paths = Map::new();
@@ -139,13 +133,13 @@ pub fn etag(bytes: &[u8]) -> String {
 /// The kind's definitions with the group-version-kind extensions, and its list.
 fn kind_definitions(r: &Resource) -> BTreeMap<String, Value> {
     let mut defs = r.schema.definitions.clone();
-    let gvk = |kind: &str| json!([{"group": r.group, "kind": kind, "version": r.version}]);
+    let gvk = |kind: &str| json!([{"group": r.info.group, "kind": kind, "version": r.info.version}]);
     let object = defs.entry(r.schema.name.clone()).or_insert_with(|| json!({"type": "object"}));
     if let Value::Object(m) = object {
-        m.insert("x-kubernetes-group-version-kind".into(), gvk(&r.kind));
+        m.insert("x-kubernetes-group-version-kind".into(), gvk(&r.info.kind));
     }
-    let mut list = kinds::list(&r.schema.name, &r.kind, &r.plural);
-    list["x-kubernetes-group-version-kind"] = gvk(&format!("{}List", r.kind));
+    let mut list = kinds::list(&r.schema.name, &r.info.kind, &r.info.plural);
+    list["x-kubernetes-group-version-kind"] = gvk(&format!("{}List", r.info.kind));
     defs.insert(format!("{}List", r.schema.name), list);
     defs
 }

@@ -96,7 +96,7 @@ struct Ops<'a> {
 
 impl Ops<'_> {
     fn serves(&self, verb: &str) -> bool {
-        self.r.verbs.iter().any(|v| v == verb)
+        self.r.info.serves(verb)
     }
 
     fn list_params(&self) -> Vec<Value> {
@@ -128,12 +128,12 @@ impl Ops<'_> {
         rs.insert("401".into(), json!({"description": "Unauthorized"}));
         out["responses"] = Value::Object(rs);
         out["x-kubernetes-action"] = action.into();
-        out["x-kubernetes-group-version-kind"] = json!({"group": self.r.group, "version": self.r.version, "kind": self.r.kind});
+        out["x-kubernetes-group-version-kind"] = json!({"group": self.r.info.group, "version": self.r.info.version, "kind": self.r.info.kind});
         out
     }
 
     fn name_param(&self) -> Value {
-        json!({"name": "name", "in": "path", "description": format!("name of the {}", self.r.kind), "required": true, "schema": {"type": "string", "uniqueItems": true}})
+        json!({"name": "name", "in": "path", "description": format!("name of the {}", self.r.info.kind), "required": true, "schema": {"type": "string", "uniqueItems": true}})
     }
 
     fn scope_params(&self, with_name: bool) -> Vec<Value> {
@@ -141,7 +141,7 @@ impl Ops<'_> {
         if with_name {
             out.push(self.name_param());
         }
-        if self.r.namespaced {
+        if self.r.info.namespaced {
             out.push(param("namespace"));
         }
         out.push(param("pretty"));
@@ -159,14 +159,14 @@ impl Ops<'_> {
 
 /// Adds the paths of `r` to `paths` (v3 spelling).
 pub(crate) fn add(r: &Resource, paths: &mut Map<String, Value>) {
-    let gv = format!("{}{}", camel(&r.group), camel(&r.version));
-    let tag = format!("{}_{}", lower_first(&camel(&r.group)), r.version);
+    let gv = format!("{}{}", camel(&r.info.group), camel(&r.info.version));
+    let tag = format!("{}_{}", lower_first(&camel(&r.info.group)), r.info.version);
     let o = Ops { r, gv, tag, list: format!("{}List", r.schema.name) };
-    let (k, gv, name) = (&r.kind, &o.gv, &r.schema.name);
-    let scope = if r.namespaced { "Namespaced" } else { "" };
-    let prefix = format!("/apis/{}/{}", r.group, r.version);
-    let ns = if r.namespaced { "/namespaces/{namespace}" } else { "" };
-    let collection = format!("{prefix}{ns}/{}", r.plural);
+    let (k, gv, name) = (&r.info.kind, &o.gv, &r.schema.name);
+    let scope = if r.info.namespaced { "Namespaced" } else { "" };
+    let prefix = format!("/apis/{}/{}", r.info.group, r.info.version);
+    let ns = if r.info.namespaced { "/namespaces/{namespace}" } else { "" };
+    let collection = format!("{prefix}{ns}/{}", r.info.plural);
 
     let mut coll = Map::new();
     if o.serves("list") {
@@ -233,28 +233,28 @@ pub(crate) fn add(r: &Resource, paths: &mut Map<String, Value>) {
         paths.insert(format!("{collection}/{{name}}"), Value::Object(item));
     }
 
-    if r.namespaced && o.serves("list") {
+    if r.info.namespaced && o.serves("list") {
         let mut ps = o.list_params();
         ps.push(param("pretty"));
         ps.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
         let desc = if o.serves("watch") { format!("list or watch objects of kind {k}") } else { format!("list objects of kind {k}") };
         let types: &[&str] = if o.serves("watch") { &STREAM_TYPES } else { &OBJECT_TYPES };
         let op = o.op("list", format!("list{gv}{k}ForAllNamespaces"), desc, vec![], None, &[("200", "OK", &o.list, types)]);
-        paths.insert(format!("{prefix}/{}", r.plural), json!({"get": op, "parameters": ps}));
+        paths.insert(format!("{prefix}/{}", r.info.plural), json!({"get": op, "parameters": ps}));
     }
     if o.serves("watch") {
         let deprecated = "deprecated: use the 'watch' parameter with a list operation instead";
         let list_desc = format!("watch individual changes to a list of {k}. {deprecated}.");
-        let watch_coll = format!("{prefix}/watch{ns}/{}", r.plural);
+        let watch_coll = format!("{prefix}/watch{ns}/{}", r.info.plural);
         paths.insert(watch_coll.clone(), o.watch_item(false, format!("watch{gv}{scope}{k}List"), list_desc.clone(), "watchlist"));
         let item_desc = format!("watch changes to an object of kind {k}. {deprecated}, filtered to a single item with the 'fieldSelector' parameter.");
         paths.insert(format!("{watch_coll}/{{name}}"), o.watch_item(true, format!("watch{gv}{scope}{k}"), item_desc, "watch"));
-        if r.namespaced {
+        if r.info.namespaced {
             let mut all = o.watch_item(false, format!("watch{gv}{k}ListForAllNamespaces"), list_desc, "watchlist");
             if let Some(Value::Array(ps)) = all.get_mut("parameters") {
                 ps.retain(|p| p["name"] != "namespace");
             }
-            paths.insert(format!("{prefix}/watch/{}", r.plural), all);
+            paths.insert(format!("{prefix}/watch/{}", r.info.plural), all);
         }
     }
 }

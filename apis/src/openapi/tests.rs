@@ -6,31 +6,29 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use super::*;
-use registry_like::*;
+use crate::resource::ResourceInfo;
 
-const ALL: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
-const READ: &[&str] = &["get", "list", "watch"];
+/// An application kind as its registry describes it.
+fn app_of(kind: &crate::application::AppKind, spec: &Value) -> Resource {
+    let package = package(crate::APPS_GROUP, crate::VERSION);
+    Resource { info: ResourceInfo::application(kind), schema: kinds::application(&package, &kind.kind, spec) }
+}
 
-/// Stand-ins for what the server passes in, so rows read like the served set.
-mod registry_like {
-    use super::*;
-
-    pub fn app(kind: &str, plural: &str, spec: &Value) -> Resource {
-        let package = package(crate::APPS_GROUP, crate::VERSION);
-        resource(crate::APPS_GROUP, plural, kind, true, ALL, kinds::application(&package, kind, spec))
-    }
-
-    pub fn resource(group: &str, plural: &str, kind: &str, namespaced: bool, verbs: &[&str], schema: KindSchema) -> Resource {
-        Resource {
-            group: group.into(),
-            version: crate::VERSION.into(),
-            plural: plural.into(),
-            kind: kind.into(),
-            namespaced,
-            verbs: verbs.iter().map(|v| v.to_string()).collect(),
-            schema,
-        }
-    }
+/// A made-up application kind, described as [`app_of`] describes a real one.
+fn app(kind: &str, plural: &str, spec: &Value) -> Resource {
+    let package = package(crate::APPS_GROUP, crate::VERSION);
+    let info = ResourceInfo {
+        group: crate::APPS_GROUP.into(),
+        version: crate::VERSION.into(),
+        plural: plural.into(),
+        singular: kind.to_lowercase(),
+        kind: kind.into(),
+        namespaced: true,
+        verbs: crate::resource::ALL_VERBS.to_vec(),
+        short_names: vec![],
+        categories: vec![],
+    };
+    Resource { info, schema: kinds::application(&package, kind, spec) }
 }
 
 /// The fixture kinds, read once for all tests.
@@ -44,18 +42,24 @@ fn read_fixtures() -> Vec<Resource> {
         .into_iter()
         .map(|(_, def)| {
             let spec = def.spec_schema().expect("JSON").unwrap_or(Value::Null);
-            app(&def.spec.application.kind, &def.spec.application.plural, &spec)
+            app_of(&crate::application::AppKind::from_definition(&def).expect("a valid fixture"), &spec)
         })
         .collect()
 }
 
+/// The core resources, described as their registries describe them.
 fn core() -> Vec<Resource> {
-    let g = crate::CORE_GROUP;
-    vec![
-        resource(g, "tenantnamespaces", "TenantNamespace", false, READ, core::tenant_namespace()),
-        resource(g, "tenantmodules", "TenantModule", true, READ, core::tenant_module()),
-        resource(g, "tenantsecrets", "TenantSecret", true, ALL, core::tenant_secret()),
-    ]
+    ResourceInfo::core_resources()
+        .into_iter()
+        .map(|info| {
+            let schema = match info.kind.as_str() {
+                "TenantNamespace" => core::tenant_namespace(),
+                "TenantModule" => core::tenant_module(),
+                _ => core::tenant_secret(),
+            };
+            Resource { info, schema }
+        })
+        .collect()
 }
 
 fn served() -> Vec<Resource> {
@@ -65,7 +69,7 @@ fn served() -> Vec<Resource> {
 }
 
 fn postgres_spec() -> Value {
-    let r = fixtures().into_iter().find(|r| r.kind == "Postgres").expect("Postgres fixture");
+    let r = fixtures().into_iter().find(|r| r.info.kind == "Postgres").expect("Postgres fixture");
     r.schema.definitions[&r.schema.name]["properties"]["spec"].clone()
 }
 
@@ -180,11 +184,11 @@ fn every_kind_has_a_list_and_group_version_kinds() {
     let apps = document_v3(crate::APPS_GROUP, crate::VERSION, &all);
     let core = document_v3(crate::CORE_GROUP, crate::VERSION, &all);
     for r in &all {
-        let v3 = if r.group == crate::APPS_GROUP { &apps } else { &core };
+        let v3 = if r.info.group == crate::APPS_GROUP { &apps } else { &core };
         let schemas = &v3["components"]["schemas"];
         let defs = &v2["definitions"];
-        for (name, kind) in [(r.schema.name.clone(), r.kind.clone()), (format!("{}List", r.schema.name), format!("{}List", r.kind))] {
-            let want = json!([{"group": r.group, "kind": kind, "version": "v1alpha1"}]);
+        for (name, kind) in [(r.schema.name.clone(), r.info.kind.clone()), (format!("{}List", r.schema.name), format!("{}List", r.info.kind))] {
+            let want = json!([{"group": r.info.group, "kind": kind, "version": "v1alpha1"}]);
             assert_eq!(schemas[&name]["x-kubernetes-group-version-kind"], want, "v3 {name}");
             assert_eq!(defs[&name]["x-kubernetes-group-version-kind"], want, "v2 {name}");
         }
@@ -243,10 +247,9 @@ fn operations_follow_the_verbs_served() {
         (format!("{p}/watch/namespaces/{{namespace}}/tenantmodules"), "get watchCoreCozystackIoV1alpha1NamespacedTenantModuleList"),
         (format!("{p}/watch/namespaces/{{namespace}}/tenantmodules/{{name}}"), "get watchCoreCozystackIoV1alpha1NamespacedTenantModule"),
         (format!("{p}/watch/tenantmodules"), "get watchCoreCozystackIoV1alpha1TenantModuleListForAllNamespaces"),
-        // Namespaced, every verb.
+        // Namespaced, every verb but deletecollection.
         (format!("{p}/namespaces/{{namespace}}/tenantsecrets"), "get listCoreCozystackIoV1alpha1NamespacedTenantSecret"),
         (format!("{p}/namespaces/{{namespace}}/tenantsecrets"), "post createCoreCozystackIoV1alpha1NamespacedTenantSecret"),
-        (format!("{p}/namespaces/{{namespace}}/tenantsecrets"), "delete deleteCoreCozystackIoV1alpha1CollectionNamespacedTenantSecret"),
         (format!("{p}/namespaces/{{namespace}}/tenantsecrets/{{name}}"), "get readCoreCozystackIoV1alpha1NamespacedTenantSecret"),
         (format!("{p}/namespaces/{{namespace}}/tenantsecrets/{{name}}"), "put replaceCoreCozystackIoV1alpha1NamespacedTenantSecret"),
         (format!("{p}/namespaces/{{namespace}}/tenantsecrets/{{name}}"), "patch patchCoreCozystackIoV1alpha1NamespacedTenantSecret"),
@@ -303,13 +306,13 @@ fn documents_are_stable_and_change_with_the_definitions() {
     let bytes = |rs: &[Resource]| serde_json::to_vec(&document_v3(crate::APPS_GROUP, crate::VERSION, rs)).unwrap();
     assert_eq!(bytes(&all), bytes(&served()), "same input, same bytes");
     let mut changed = served();
-    let r = changed.iter_mut().find(|r| r.kind == "Redis").unwrap();
+    let r = changed.iter_mut().find(|r| r.info.kind == "Redis").unwrap();
     *r = app("Redis", "redises", &json!({"type": "object", "properties": {"size": {"type": "string"}}}));
     assert_ne!(etag(&bytes(&all)), etag(&bytes(&changed)));
     let v2 = |rs: &[Resource]| serde_json::to_vec(&document_v2(rs)).unwrap();
     assert_ne!(etag(&v2(&all)), etag(&v2(&changed)));
     assert_eq!(etag(b"").len(), 128, "hex SHA-512");
-    let fewer: Vec<Resource> = all.iter().filter(|r| r.kind != "Redis").cloned().collect();
+    let fewer: Vec<Resource> = all.iter().filter(|r| r.info.kind != "Redis").cloned().collect();
     let doc = document_v3(crate::APPS_GROUP, crate::VERSION, &fewer);
     assert!(doc["components"]["schemas"].get("com.github.cozystack.cozystack.pkg.apis.apps.v1alpha1.Redis").is_none());
     assert!(doc["paths"].get("/apis/apps.cozystack.io/v1alpha1/namespaces/{namespace}/redises").is_none());

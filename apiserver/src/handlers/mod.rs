@@ -5,6 +5,9 @@ mod health;
 pub mod openapi;
 pub mod resource;
 
+#[cfg(test)]
+mod served_verbs_tests;
+
 use std::sync::Arc;
 
 use http::{Request, Response, StatusCode};

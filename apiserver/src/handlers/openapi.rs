@@ -106,21 +106,13 @@ fn build(groups: &[String], snap: &Snapshot) -> Documents {
 }
 
 /// What the documents need from the served registries; a registry without a schema publishes a generic object.
-fn resources(snap: &Snapshot) -> Vec<Resource> {
+pub(crate) fn resources(snap: &Snapshot) -> Vec<Resource> {
     snap.resources
         .values()
         .map(|r| {
             let i = r.info();
             let schema = r.schema().unwrap_or_else(|| openapi::kinds::generic(&openapi::package(&i.group, &i.version), &i.kind));
-            Resource {
-                group: i.group.clone(),
-                version: i.version.clone(),
-                plural: i.plural.clone(),
-                kind: i.kind.clone(),
-                namespaced: i.namespaced,
-                verbs: i.verbs.iter().map(|v| v.to_string()).collect(),
-                schema,
-            }
+            Resource { info: i.clone(), schema }
         })
         .collect()
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::StorageError;
 use crate::backend::{Backend, BackingResource, HELM_RELEASES};
 use crate::projection::Projection;
-use crate::registry::{ALL_VERBS, FieldValidation, RequestContext, ResourceInfo, TableConvertor, WriteOptions};
+use crate::registry::{FieldValidation, RequestContext, ResourceInfo, TableConvertor, WriteOptions};
 
 use std::sync::Arc;
 
@@ -48,17 +48,7 @@ pub struct ApplicationRegistry {
 impl ApplicationRegistry {
     /// The registry of `kind`, validating specs with `schema` and writing HelmReleases with `settings`.
     pub fn new(kind: AppKind, settings: ReleaseSettings, schema: Arc<StructuralSchema>, backend: Backend) -> Self {
-        let info = ResourceInfo {
-            group: apis::APPS_GROUP.into(),
-            version: apis::VERSION.into(),
-            plural: kind.plural.clone(),
-            singular: kind.singular.clone(),
-            kind: kind.kind.clone(),
-            namespaced: true,
-            verbs: ALL_VERBS.to_vec(),
-            short_names: vec![],
-            categories: vec![],
-        };
+        let info = ResourceInfo::application(&kind);
         Self { info, kind, settings, schema, backend }
     }
 
@@ -148,6 +138,18 @@ impl Projection for ApplicationRegistry {
 
     fn backing_label_key(&self, key: &str) -> String {
         format!("{}{key}", app::USER_PREFIX)
+    }
+
+    fn user_key(&self, backing_key: &str) -> Option<String> {
+        backing_key.strip_prefix(app::USER_PREFIX).map(str::to_string)
+    }
+
+    fn user_field(&self, backing_field: &str) -> String {
+        // The spec is written as the release's values.
+        match backing_field.strip_prefix("spec.values") {
+            Some(rest) if rest.is_empty() || rest.starts_with(['.', '[']) => format!("spec{rest}"),
+            _ => backing_field.to_string(),
+        }
     }
 
     fn from_backing(&self, backing: &Value) -> Option<Value> {

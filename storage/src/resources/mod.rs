@@ -21,7 +21,7 @@ use crate::store::Store;
 /// The core.cozystack.io resources, served whatever the definitions say, keyed by (group, plural).
 pub fn core_registries(backend: &Backend, index: Arc<RbacIndex>) -> crate::catalog::Resources {
     let registries: [Arc<dyn Registry>; 3] = [
-        Arc::new(tenant_namespace::TenantNamespaceRegistry::new(index)),
+        Arc::new(tenant_namespace::TenantNamespaceRegistry::new(index, backend.watch_cache_config().bookmark_interval)),
         Arc::new(Store::new(Arc::new(tenant_module::TenantModuleRegistry::new()), backend.clone())),
         Arc::new(Store::new(Arc::new(tenant_secret::TenantSecretRegistry::new()), backend.clone())),
     ];

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::StorageError;
 use crate::backend::{BackingResource, HELM_RELEASES};
 use crate::projection::Projection;
-use crate::registry::{READ_VERBS, RequestContext, ResourceInfo, TableConvertor, WriteOptions, method_not_supported};
+use crate::registry::{RequestContext, ResourceInfo, TableConvertor, WriteOptions, method_not_supported};
 
 /// The label that makes a HelmRelease a tenant module; hidden from the served labels.
 pub const MODULE_LABEL: &str = "internal.cozystack.io/tenantmodule";
@@ -30,17 +30,7 @@ impl Default for TenantModuleRegistry {
 impl TenantModuleRegistry {
     /// The registry.
     pub fn new() -> Self {
-        let info = ResourceInfo {
-            group: apis::CORE_GROUP.into(),
-            version: apis::VERSION.into(),
-            plural: "tenantmodules".into(),
-            singular: "tenantmodule".into(),
-            kind: KIND.into(),
-            namespaced: true,
-            verbs: READ_VERBS.to_vec(),
-            short_names: vec![],
-            categories: vec![],
-        };
+        let info = ResourceInfo::tenant_module();
         Self { info }
     }
 }

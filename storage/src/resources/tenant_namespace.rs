@@ -16,15 +16,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apis::selector::{FieldSelector, LabelSelector};
-use apis::status::{Status, StatusCause, StatusDetails};
+use apis::status::Status;
 use apis::table::TableColumnDefinition;
 use futures::future::BoxFuture;
 use serde_json::Value;
 
 use crate::StorageError;
 use crate::rbac_index::RbacIndex;
-use crate::rbac_index::rules::{KIND, TENANT_PREFIX, TenantNamespace};
-use crate::registry::{EventStream, ListOptions, ObjectList, READ_VERBS, Registry, RequestContext, ResourceInfo, TableConvertor};
+use crate::rbac_index::rules::{TENANT_PREFIX, TenantNamespace};
+use crate::registry::{EventStream, ListOptions, ObjectList, Registry, RequestContext, ResourceInfo, TableConvertor};
+use crate::watch_cache::plan::parse_rv;
 
 /// The resource plural.
 pub const PLURAL: &str = "tenantnamespaces";
@@ -39,23 +40,15 @@ const RV_WAIT: Duration = Duration::from_secs(3);
 pub struct TenantNamespaceRegistry {
     info: ResourceInfo,
     index: Arc<RbacIndex>,
+    /// How often an idle watch with bookmarks hears the index's resourceVersion (`--watch-bookmark-interval`).
+    bookmark_interval: Duration,
 }
 
 impl TenantNamespaceRegistry {
-    /// Serves TenantNamespaces from `index`.
-    pub fn new(index: Arc<RbacIndex>) -> Self {
-        let info = ResourceInfo {
-            group: apis::CORE_GROUP.into(),
-            version: apis::VERSION.into(),
-            plural: PLURAL.into(),
-            singular: "tenantnamespace".into(),
-            kind: KIND.into(),
-            namespaced: false,
-            verbs: READ_VERBS.to_vec(),
-            short_names: vec![],
-            categories: vec![],
-        };
-        Self { info, index }
+    /// Serves TenantNamespaces from `index`, with watch bookmarks every `bookmark_interval`.
+    pub fn new(index: Arc<RbacIndex>, bookmark_interval: Duration) -> Self {
+        let info = ResourceInfo::tenant_namespace();
+        Self { info, index, bookmark_interval }
     }
 
     async fn synced(&self) -> Result<(), StorageError> {
@@ -81,28 +74,23 @@ fn check_fields(opts: &ListOptions) -> Result<(), StorageError> {
     opts.field_selector.check_supported(SELECTABLE_FIELDS).map_err(|e| Status::bad_request(e.to_string()).into())
 }
 
-/// The number in a resourceVersion parameter; None for "" and "0" (any state will do).
+/// The number in a resourceVersion parameter, parsed as the watch cache parses it; None for "" and "0" (any
+/// state will do).
 fn requested_rv(rv: &str) -> Result<Option<u64>, StorageError> {
     match rv {
         "" | "0" => Ok(None),
-        other => other.parse().map(Some).map_err(|_| Status::bad_request(format!("invalid resourceVersion {other:?}: must be a number")).into()),
+        other => parse_rv(other).map(Some),
     }
 }
 
-/// 504 for a resourceVersion the index has not reached, shaped as k8s.io/apiserver's so clients relist.
+/// 504 for a resourceVersion the index has not reached, as the watch cache answers it, so clients relist.
 fn too_large(requested: u64, current: u64) -> StorageError {
-    let mut s = Status::timeout(format!("Too large resource version: {requested}, current: {current}"));
-    s.details = Some(StatusDetails {
-        causes: vec![StatusCause { reason: "ResourceVersionTooLarge".into(), message: "Too large resource version".into(), field: String::new() }],
-        retry_after_seconds: Some(1),
-        ..Default::default()
-    });
-    s.into()
+    Status::too_large_resource_version(requested, current).into()
 }
 
-/// 410 for a resourceVersion the index no longer serves.
+/// 410 for a resourceVersion the index no longer serves, as the watch cache answers it.
 fn too_old(requested: u64, current: u64) -> StorageError {
-    Status::expired(format!("too old resource version: {requested} ({current})")).into()
+    Status::too_old_resource_version(requested, current).into()
 }
 
 impl TableConvertor for TenantNamespaceRegistry {
@@ -170,7 +158,7 @@ impl Registry for TenantNamespaceRegistry {
             check_fields(opts)?;
             let requested = requested_rv(&opts.resource_version)?;
             self.synced().await?;
-            watch::start(self.index.clone(), ctx.user.clone(), opts, requested).await
+            watch::start(self.index.clone(), ctx.user.clone(), opts, requested, self.bookmark_interval).await
         })
     }
 }

@@ -13,10 +13,6 @@ use crate::backend::{Backend, BackingResource, HELM_RELEASES, Query};
 
 const RESOURCE_QUOTAS: BackingResource = BackingResource { group: "", version: "v1", plural: "resourcequotas", namespaced: true };
 
-fn backend_error(e: crate::backend::BackendError) -> StorageError {
-    StorageError::Backend(e.to_string())
-}
-
 fn items(list: &Value) -> &[Value] {
     list.get("items").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
 }
@@ -36,14 +32,14 @@ pub async fn check(backend: &Backend, kind: &AppKind, namespace: &str, name: &st
     let parent = match backend.get(&HELM_RELEASES, &parent_ref.namespace, &parent_ref.name).await {
         Ok(hr) => hr,
         Err(e) if e.code() == Some(404) => return Ok(vec![]),
-        Err(e) => return Err(backend_error(e)),
+        Err(e) => return Err(e.into()),
     };
     let parent_quota = tenant::declared_quotas(values(&parent)).unwrap_or_default();
     if parent_quota.is_empty() {
         return Ok(vec![]);
     }
     let selector = format!("{}={},{}={}", app::KIND_LABEL, kind.kind, app::GROUP_LABEL, apis::APPS_GROUP);
-    let all = backend.list(&HELM_RELEASES, "", &Query::default().set("labelSelector", selector)).await.map_err(backend_error)?;
+    let all = backend.list(&HELM_RELEASES, "", &Query::default().set("labelSelector", selector)).await.map_err(StorageError::from)?;
     let own_release = app::release_name(kind, name);
     let mut siblings = Vec::new();
     let mut tenants = Vec::new();
@@ -64,7 +60,7 @@ pub async fn check(backend: &Backend, kind: &AppKind, namespace: &str, name: &st
         let quotas = match backend.list(&RESOURCE_QUOTAS, ns, &Query::default()).await {
             Ok(l) => l,
             Err(e) if e.code() == Some(404) => continue,
-            Err(e) => return Err(backend_error(e)),
+            Err(e) => return Err(e.into()),
         };
         usage.push(items(&quotas).iter().map(used_of).collect::<Vec<_>>());
     }

@@ -23,7 +23,7 @@ use super::tenant_module::{copy_fields, without};
 use crate::StorageError;
 use crate::backend::BackingResource;
 use crate::projection::Projection;
-use crate::registry::{ALL_VERBS, RequestContext, ResourceInfo, TableConvertor, WriteOptions};
+use crate::registry::{RequestContext, ResourceInfo, TableConvertor, WriteOptions};
 
 /// The label that makes a Secret a TenantSecret.
 pub const TENANT_RESOURCE_LABEL: &str = "internal.cozystack.io/tenantresource";
@@ -53,17 +53,7 @@ impl Default for TenantSecretRegistry {
 impl TenantSecretRegistry {
     /// The registry.
     pub fn new() -> Self {
-        let info = ResourceInfo {
-            group: apis::CORE_GROUP.into(),
-            version: apis::VERSION.into(),
-            plural: "tenantsecrets".into(),
-            singular: "tenantsecret".into(),
-            kind: KIND.into(),
-            namespaced: true,
-            verbs: ALL_VERBS.iter().copied().filter(|v| *v != "deletecollection").collect(),
-            short_names: vec![],
-            categories: vec![],
-        };
+        let info = ResourceInfo::tenant_secret();
         Self { info }
     }
 }

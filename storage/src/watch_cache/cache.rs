@@ -19,7 +19,6 @@ use super::state::State;
 use super::view::{Filter, View};
 use super::watcher::{Initial, Pacing, Start, Watcher};
 use crate::StorageError;
-use crate::backend::BackendError;
 use crate::registry::{EventType, ListOptions, ObjectList};
 
 /// A consistent read waits for the cache only when an event came in this recently: events are flowing, so the
@@ -77,10 +76,6 @@ impl Shared {
     }
 }
 
-fn backend_error(e: BackendError) -> StorageError {
-    StorageError::Backend(e.to_string())
-}
-
 /// A watch cache of one backing resource. Dropping it stops its backend watch.
 pub struct WatchCache {
     shared: Arc<Shared>,
@@ -112,7 +107,7 @@ impl WatchCache {
     }
 
     async fn current_rv(&self) -> Result<u64, StorageError> {
-        self.shared.source.current_rv().await.map_err(backend_error)
+        self.shared.source.current_rv().await.map_err(StorageError::from)
     }
 
     /// True when events came in lately (see [`ACTIVE`]).
@@ -272,6 +267,11 @@ impl WatchCaches {
     /// No caches yet; those started will use `config`.
     pub fn new(config: WatchCacheConfig) -> Self {
         Self { config, caches: Mutex::new(HashMap::new()) }
+    }
+
+    /// The settings every cache started here uses.
+    pub fn config(&self) -> &WatchCacheConfig {
+        &self.config
     }
 
     /// The cache named `key`, started with the source `make` builds if it is not running yet.

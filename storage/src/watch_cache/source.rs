@@ -4,7 +4,9 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use serde_json::Value;
 
-use crate::backend::{Backend, BackendError, BackingResource, Query, RawEvent};
+use std::sync::Arc;
+
+use crate::backend::{BackendClient, BackendError, BackingResource, Query, RawEvent};
 
 /// A full list: the objects and the list's resourceVersion.
 pub type Listing = (Vec<Value>, u64);
@@ -23,7 +25,7 @@ pub trait Source: Send + Sync + 'static {
 
 /// Objects of one backing resource in all namespaces, matching a label selector.
 pub struct BackendSource {
-    backend: Backend,
+    backend: Arc<dyn BackendClient>,
     resource: BackingResource,
     selector: String,
 }
@@ -33,7 +35,7 @@ const PAGE: &str = "500";
 
 impl BackendSource {
     /// The objects of `resource` matching `selector`, read through `backend`.
-    pub fn new(backend: Backend, resource: BackingResource, selector: String) -> Self {
+    pub fn new(backend: Arc<dyn BackendClient>, resource: BackingResource, selector: String) -> Self {
         Self { backend, resource, selector }
     }
 

@@ -6,6 +6,9 @@ mod params;
 mod patch;
 mod watch;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 
 use apis::status::Status;
@@ -14,7 +17,7 @@ use http::{Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use storage::StorageError;
-use storage::registry::{Deleted, ObjectList, Registry, RequestContext};
+use storage::registry::{Deleted, ObjectList, Registry, RequestContext, ResourceInfo};
 
 use self::encode::Encoder;
 use self::patch::PatchType;
@@ -71,8 +74,9 @@ pub async fn serve(state: Arc<ServerState>, req: Request<Body>) -> Response<Body
     }
 }
 
-async fn dispatch(state: &Arc<ServerState>, registry: Arc<dyn Registry>, info: &RequestInfo, req: Request<Body>) -> Result<Response<Body>, Status> {
-    let ri = registry.info().clone();
+/// Whether a request reaches the resource `ri` at all: its version and scope, no subresource, and a verb the
+/// resource serves (405 otherwise).
+pub(crate) fn route(ri: &ResourceInfo, info: &RequestInfo) -> Result<(), Status> {
     if !info.subresource.is_empty() || info.api_version != ri.version {
         return Err(Status::not_found_path());
     }
@@ -85,6 +89,11 @@ async fn dispatch(state: &Arc<ServerState>, registry: Arc<dyn Registry>, info: &
     if !ri.serves(&info.verb) {
         return Err(Status::method_not_allowed(format!("{} is not supported on resources of kind \"{}.{}\"", info.verb, ri.plural, ri.group)));
     }
+    Ok(())
+}
+
+async fn dispatch(state: &Arc<ServerState>, registry: Arc<dyn Registry>, info: &RequestInfo, req: Request<Body>) -> Result<Response<Body>, Status> {
+    route(registry.info(), info)?;
     let raw_query = req.uri().query().map(str::to_string);
     let q = params::query_map(raw_query.as_deref());
     let accept = parse_accept(req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()));
@@ -140,24 +149,34 @@ async fn dispatch(state: &Arc<ServerState>, registry: Arc<dyn Registry>, info: &
         "deletecollection" => {
             let list_opts = params::list_options(&q)?;
             let opts = params::delete_options(&q, raw_query.as_deref(), &body)?;
-            let list = reg.list(&ctx, &list_opts).await.map_err(status_of)?;
-            let mut deleted = Vec::new();
-            for obj in &list.items {
-                let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-                let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
-                let item_ctx = RequestContext { namespace: ns.to_string(), ..ctx.clone() };
-                match reg.delete(&item_ctx, name, &opts).await {
-                    Ok(Deleted::Gone(o) | Deleted::Pending(o)) => deleted.push(o),
-                    // Someone else deleted it meanwhile: the goal is reached.
-                    Err(e) if e.to_status().code == 404 => {}
-                    Err(e) => return Err(e.to_status()),
-                }
-            }
-            let out = ObjectList { items: deleted, resource_version: list.resource_version, ..Default::default() };
+            let out = delete_collection(reg, &ctx, &list_opts, &opts).await?;
             Ok(enc.respond(StatusCode::OK, &enc.list(reg, &out), &[]))
         }
         other => Err(Status::method_not_allowed(format!("{other} is not supported"))),
     }
+}
+
+/// Deletes every object a list selects, one delete each; answers the objects deleted (or being deleted).
+async fn delete_collection(
+    reg: &dyn Registry,
+    ctx: &RequestContext,
+    list_opts: &storage::registry::ListOptions,
+    opts: &storage::registry::DeleteOptions,
+) -> Result<ObjectList, Status> {
+    let list = reg.list(ctx, list_opts).await.map_err(status_of)?;
+    let mut deleted = Vec::new();
+    for obj in &list.items {
+        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
+        let item_ctx = RequestContext { namespace: ns.to_string(), ..ctx.clone() };
+        match reg.delete(&item_ctx, name, opts).await {
+            Ok(Deleted::Gone(o) | Deleted::Pending(o)) => deleted.push(o),
+            // Someone else deleted it meanwhile: the goal is reached.
+            Err(e) if e.to_status().code == 404 => {}
+            Err(e) => return Err(e.to_status()),
+        }
+    }
+    Ok(ObjectList { items: deleted, resource_version: list.resource_version, ..Default::default() })
 }
 
 /// List and watch options; a name in the path (`.../postgreses/db?watch=1`) narrows the field selector.

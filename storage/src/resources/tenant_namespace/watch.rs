@@ -12,7 +12,8 @@
 //!   lists again. An N the index has not reached yet (another server's) starts at the present.
 //!
 //! With `allowWatchBookmarks`, a BOOKMARK carrying the index's resourceVersion follows every burst of events
-//! and comes every [`BOOKMARK_EVERY`] while the index moves, so a resumed watch rarely needs a relist.
+//! and comes every bookmark interval (`--watch-bookmark-interval`, as for the watch caches) while the index
+//! moves, so a resumed watch rarely needs a relist.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -30,9 +31,6 @@ use crate::rbac_index::RbacIndex;
 use crate::rbac_index::rules::{KIND, Scope, Subject, TenantNamespace};
 use crate::rbac_index::state::{Batch, Change, IndexState, NamespaceEvent};
 use crate::registry::{EventStream, EventType, ListOptions, WatchEvent};
-
-/// How often an idle watch with bookmarks hears the index's resourceVersion when it moved.
-pub const BOOKMARK_EVERY: Duration = Duration::from_secs(10);
 
 /// Where a watch starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,8 +52,15 @@ fn start_of(opts: &ListOptions, requested: Option<u64>) -> Start {
     }
 }
 
-/// Starts a watch of the namespaces `user` may see; `requested` is the numeric resourceVersion asked for.
-pub(super) async fn start(index: Arc<RbacIndex>, user: UserInfo, opts: &ListOptions, requested: Option<u64>) -> Result<EventStream, StorageError> {
+/// Starts a watch of the namespaces `user` may see; `requested` is the numeric resourceVersion asked for, and
+/// an idle watch with bookmarks hears the index's resourceVersion every `bookmark_every` when it moved.
+pub(super) async fn start(
+    index: Arc<RbacIndex>,
+    user: UserInfo,
+    opts: &ListOptions,
+    requested: Option<u64>,
+    bookmark_every: Duration,
+) -> Result<EventStream, StorageError> {
     let start = start_of(opts, requested);
     if let (Start::Initial { .. }, Some(rv)) = (start, requested)
         && !index.wait_for_rv(rv, RV_WAIT).await
@@ -73,7 +78,7 @@ pub(super) async fn start(index: Arc<RbacIndex>, user: UserInfo, opts: &ListOpti
         view.begin(&state, start)?;
         rx
     };
-    let tick = tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_EVERY, BOOKMARK_EVERY);
+    let tick = tokio::time::interval_at(tokio::time::Instant::now() + bookmark_every, bookmark_every);
     let stream = futures::stream::unfold((view, rx, tick), |(mut view, mut rx, mut tick)| async move {
         loop {
             if let Some(event) = view.queue.pop_front() {
@@ -200,10 +205,8 @@ impl View {
                 }
                 Change::Access { subject, scope, granted } if self.names(subject) => match scope {
                     Scope::Cluster => {
-                        return Err(StorageError::from(apis::status::Status::expired(format!(
-                            "too old resource version: {rv} ({}): cluster-wide access changed since; list again",
-                            state.latest_rv()
-                        ))));
+                        // Only a full list shows what a cluster-wide grant or revocation changed.
+                        return Err(too_old(rv, state.latest_rv()));
                     }
                     Scope::Namespace(ns) if self.name_selected(ns) => {
                         let t = touched.entry(ns.clone()).or_default();

@@ -11,6 +11,9 @@ use k8s_openapi::api::core::v1::Namespace;
 use serde_json::json;
 
 use super::start;
+
+/// The default bookmark interval: longer than any test.
+const BOOKMARKS: Duration = Duration::from_secs(60);
 use crate::rbac_index::RbacIndex;
 use crate::rbac_index::rules::{Binding, BindingKey, RoleKey, Scope, Subject, TenantNamespace};
 use crate::registry::{EventStream, EventType, ListOptions};
@@ -71,7 +74,7 @@ fn deleted(n: &str) -> (EventType, String) {
 #[tokio::test]
 async fn grants_and_revocations_become_added_and_deleted() {
     let index = index();
-    let mut w = start(index.clone(), alice(), &ListOptions::default(), None).await.unwrap();
+    let mut w = start(index.clone(), alice(), &ListOptions::default(), None, BOOKMARKS).await.unwrap();
     assert_eq!(next(&mut w).await, added("tenant-a"));
     quiet(&mut w).await;
     grant(&index, "tenant-b", 20);
@@ -94,7 +97,7 @@ async fn initial_events_end_with_the_bookmark() {
     let index = index();
     let opts =
         ListOptions { send_initial_events: Some(true), allow_watch_bookmarks: true, resource_version_match: "NotOlderThan".into(), ..Default::default() };
-    let mut w = start(index.clone(), alice(), &opts, None).await.unwrap();
+    let mut w = start(index.clone(), alice(), &opts, None, BOOKMARKS).await.unwrap();
     assert_eq!(next(&mut w).await, added("tenant-a"));
     let bookmark = tokio::time::timeout(Duration::from_secs(1), w.next()).await.unwrap().unwrap();
     assert_eq!(bookmark.event_type, EventType::Bookmark);
@@ -107,11 +110,11 @@ async fn initial_events_end_with_the_bookmark() {
     assert_eq!((after.event_type, after.object["metadata"]["resourceVersion"].clone()), (EventType::Bookmark, json!("30")));
     // sendInitialEvents=false starts with changes only.
     let opts = ListOptions { send_initial_events: Some(false), ..Default::default() };
-    let mut w = start(index.clone(), alice(), &opts, None).await.unwrap();
+    let mut w = start(index.clone(), alice(), &opts, None, BOOKMARKS).await.unwrap();
     quiet(&mut w).await;
     // A resourceVersion the index has not reached (and does not reach) is too large for initial events.
     let opts = ListOptions { send_initial_events: Some(true), ..Default::default() };
-    let err = start(index.clone(), alice(), &opts, Some(10_000)).await.err().unwrap().to_status();
+    let err = start(index.clone(), alice(), &opts, Some(10_000), BOOKMARKS).await.err().unwrap().to_status();
     assert_eq!((err.code, err.details.unwrap().causes[0].reason.as_str()), (504, "ResourceVersionTooLarge"));
 }
 
@@ -120,7 +123,7 @@ async fn selectors_filter_and_leaving_them_is_a_delete() {
     let index = index();
     grant(&index, "tenant-b", 20);
     let opts = ListOptions { label_selector: LabelSelector::parse("tier=gold").unwrap(), ..Default::default() };
-    let mut w = start(index.clone(), alice(), &opts, None).await.unwrap();
+    let mut w = start(index.clone(), alice(), &opts, None, BOOKMARKS).await.unwrap();
     assert_eq!(next(&mut w).await, added("tenant-a"));
     assert_eq!(next(&mut w).await, added("tenant-b"));
     index.apply(21, |s| s.upsert_namespace(tenant("tenant-b", 21, json!({"tier": "silver"}))));
@@ -129,7 +132,7 @@ async fn selectors_filter_and_leaving_them_is_a_delete() {
     assert_eq!(next(&mut w).await, added("tenant-b"));
     // A single-object watch hears of its namespace only.
     let opts = ListOptions { field_selector: apis::selector::FieldSelector::parse("metadata.name=tenant-b").unwrap(), ..Default::default() };
-    let mut one = start(index.clone(), alice(), &opts, None).await.unwrap();
+    let mut one = start(index.clone(), alice(), &opts, None, BOOKMARKS).await.unwrap();
     assert_eq!(next(&mut one).await, added("tenant-b"));
     revoke(&index, "tenant-a", 23);
     quiet(&mut one).await;
@@ -146,26 +149,26 @@ async fn a_watch_resumes_from_a_list() {
     revoke(&index, "tenant-a", 21);
     grant(&index, "tenant-c", 22);
     index.apply(23, |s| s.upsert_namespace(tenant("tenant-c", 23, json!({}))));
-    let mut w = start(index.clone(), alice(), &ListOptions::default(), Some(listed)).await.unwrap();
+    let mut w = start(index.clone(), alice(), &ListOptions::default(), Some(listed), BOOKMARKS).await.unwrap();
     assert_eq!(next(&mut w).await, deleted("tenant-a"));
     assert_eq!(next(&mut w).await, added("tenant-b"));
     assert_eq!(next(&mut w).await, added("tenant-c"));
     quiet(&mut w).await;
     // Resuming at the present replays nothing; live changes follow.
-    let mut now = start(index.clone(), alice(), &ListOptions::default(), Some(index.latest_rv())).await.unwrap();
+    let mut now = start(index.clone(), alice(), &ListOptions::default(), Some(index.latest_rv()), BOOKMARKS).await.unwrap();
     quiet(&mut now).await;
     revoke(&index, "tenant-b", 30);
     assert_eq!(next(&mut now).await, deleted("tenant-b"));
     assert_eq!(next(&mut w).await, deleted("tenant-b"));
     // Before the first sync, the history cannot help: 410, the client lists again.
-    let err = start(index.clone(), alice(), &ListOptions::default(), Some(5)).await.err().unwrap().to_status();
+    let err = start(index.clone(), alice(), &ListOptions::default(), Some(5), BOOKMARKS).await.err().unwrap().to_status();
     assert_eq!((err.code, err.reason.as_str()), (410, "Expired"));
 }
 
 #[tokio::test]
 async fn cluster_wide_changes_and_lagging_watches_resynchronise() {
     let index = index();
-    let mut w = start(index.clone(), alice(), &ListOptions::default(), None).await.unwrap();
+    let mut w = start(index.clone(), alice(), &ListOptions::default(), None, BOOKMARKS).await.unwrap();
     assert_eq!(next(&mut w).await, added("tenant-a"));
     let crb = BindingKey::ClusterRoleBinding("devs-everywhere".into());
     let binding = Binding { scope: Scope::Cluster, role: RoleKey::ClusterRole("view".into()), subjects: vec![Subject::Group("devs".into())] };
@@ -173,7 +176,7 @@ async fn cluster_wide_changes_and_lagging_watches_resynchronise() {
     assert_eq!(next(&mut w).await, added("tenant-b"));
     assert_eq!(next(&mut w).await, added("tenant-c"));
     // A watch resuming from before a cluster-wide change of its caller must relist.
-    let err = start(index.clone(), alice(), &ListOptions::default(), Some(13)).await.err().unwrap().to_status();
+    let err = start(index.clone(), alice(), &ListOptions::default(), Some(13), BOOKMARKS).await.err().unwrap().to_status();
     assert_eq!(err.code, 410);
     // Far more batches than a watch may lag behind: it compares everything once it reads again.
     for i in 0..1500u64 {
@@ -185,4 +188,18 @@ async fn cluster_wide_changes_and_lagging_watches_resynchronise() {
         seen.push((e.event_type, e.object["metadata"]["name"].as_str().unwrap().to_string()));
     }
     assert_eq!(seen, vec![deleted("tenant-b"), deleted("tenant-c")], "read one by one or compared after lagging, the new namespaces came and went unseen");
+}
+
+#[tokio::test]
+async fn idle_watches_hear_bookmarks_at_the_configured_interval() {
+    let index = index();
+    let opts = ListOptions { allow_watch_bookmarks: true, send_initial_events: Some(false), ..Default::default() };
+    let mut w = start(index.clone(), alice(), &opts, None, Duration::from_millis(50)).await.unwrap();
+    // The index moves without anything this watch shows: only the interval's bookmark tells the client.
+    index.apply(99, |s| {
+        s.observe_rv(99);
+        vec![]
+    });
+    let e = tokio::time::timeout(Duration::from_secs(1), w.next()).await.expect("a bookmark within the interval").unwrap();
+    assert_eq!((e.event_type, e.object["metadata"]["resourceVersion"].as_str()), (EventType::Bookmark, Some("99")));
 }

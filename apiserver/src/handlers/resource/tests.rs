@@ -1,0 +1,123 @@
+//! Patch retries and deletecollection, through the real Postgres registry over the in-memory backend.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apis::application::ReleaseSettings;
+use serde_json::{Value, json};
+use storage::backend::HELM_RELEASES;
+use storage::backend::testing::{FakeBackend, status_error};
+use storage::registry::{DeleteOptions, ListOptions, Registry, RequestContext, WriteOptions};
+
+use super::patch::PatchType;
+use super::{delete_collection, patch_object};
+
+const NS: &str = "tenant-root";
+
+fn settings() -> ReleaseSettings {
+    let minute = Duration::from_secs(60);
+    ReleaseSettings { interval: 5 * minute, retry_interval: minute, install_timeout: 10 * minute, upgrade_timeout: 10 * minute, max_history: 5 }
+}
+
+fn postgres(fake: &Arc<FakeBackend>) -> Arc<dyn Registry> {
+    let defs = BTreeMap::from([("postgres".to_string(), apis::fixtures::application_definition("postgres"))]);
+    let (registries, broken) = storage::definitions::build_registries(&defs, &settings(), &fake.backend());
+    assert!(broken.is_empty(), "{broken:?}");
+    registries.into_values().next().expect("the Postgres registry")
+}
+
+fn ctx() -> RequestContext {
+    RequestContext { namespace: NS.into(), ..Default::default() }
+}
+
+async fn create(reg: &dyn Registry, name: &str, labels: Value) {
+    let obj = json!({"apiVersion": "apps.cozystack.io/v1alpha1", "kind": "Postgres", "metadata": {"name": name, "labels": labels}, "spec": {}});
+    reg.create(&ctx(), obj, &WriteOptions::default()).await.expect("created");
+}
+
+fn conflict() -> storage::backend::BackendError {
+    status_error(409, "Conflict", "Operation cannot be fulfilled on helmreleases.helm.toolkit.fluxcd.io \"postgres-db\": the object has been modified")
+}
+
+fn replaces(fake: &FakeBackend) -> usize {
+    fake.calls().iter().filter(|(verb, _)| *verb == "replace").count()
+}
+
+#[tokio::test]
+async fn a_patch_is_retried_on_conflicts() {
+    let fake = FakeBackend::new();
+    let reg = postgres(&fake);
+    create(&*reg, "db", json!({})).await;
+    fake.fail_next("replace", conflict());
+    let (code, w) = patch_object(&*reg, &ctx(), "db", PatchType::Merge, br#"{"spec":{"replicas":3}}"#, &WriteOptions::default()).await.unwrap();
+    assert_eq!((code.as_u16(), w.object["spec"]["replicas"].clone()), (200, json!(3)));
+    assert_eq!(replaces(&fake), 2, "the conflict, then the retry");
+}
+
+#[tokio::test]
+async fn a_patch_pinned_to_a_resource_version_is_not_retried() {
+    let fake = FakeBackend::new();
+    let reg = postgres(&fake);
+    create(&*reg, "db", json!({})).await;
+    fake.fail_next("replace", conflict());
+    let body = br#"{"metadata":{"resourceVersion":"1"},"spec":{"replicas":3}}"#;
+    let s = patch_object(&*reg, &ctx(), "db", PatchType::Merge, body, &WriteOptions::default()).await.unwrap_err();
+    assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"));
+    assert_eq!(replaces(&fake), 1);
+}
+
+#[tokio::test]
+async fn a_patch_gives_up_after_its_attempts() {
+    let fake = FakeBackend::new();
+    let reg = postgres(&fake);
+    create(&*reg, "db", json!({})).await;
+    for _ in 0..super::PATCH_ATTEMPTS + 1 {
+        fake.fail_next("replace", conflict());
+    }
+    let s = patch_object(&*reg, &ctx(), "db", PatchType::Merge, br#"{"spec":{"replicas":3}}"#, &WriteOptions::default()).await.unwrap_err();
+    assert_eq!(s.code, 409);
+    assert_eq!(replaces(&fake), super::PATCH_ATTEMPTS);
+}
+
+#[tokio::test]
+async fn an_apply_patch_creates_a_missing_object() {
+    let fake = FakeBackend::new();
+    let reg = postgres(&fake);
+    let body = br#"{"apiVersion":"apps.cozystack.io/v1alpha1","kind":"Postgres","metadata":{"name":"db"},"spec":{"replicas":4}}"#;
+    let (code, w) = patch_object(&*reg, &ctx(), "db", PatchType::Apply, body, &WriteOptions::default()).await.unwrap();
+    assert_eq!((code.as_u16(), w.object["spec"]["replicas"].clone()), (201, json!(4)));
+    assert!(fake.object(&HELM_RELEASES, NS, "postgres-db").is_some());
+}
+
+fn selecting(selector: &str) -> ListOptions {
+    ListOptions { label_selector: apis::selector::LabelSelector::parse(selector).unwrap(), ..Default::default() }
+}
+
+fn names(items: &[Value]) -> Vec<&str> {
+    items.iter().map(|o| o["metadata"]["name"].as_str().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn deletecollection_deletes_what_the_list_selects() {
+    let fake = FakeBackend::new();
+    let reg = postgres(&fake);
+    for (name, labels) in [("a", json!({"team": "x"})), ("b", json!({"team": "x"})), ("c", json!({}))] {
+        create(&*reg, name, labels).await;
+    }
+    let dry = DeleteOptions { dry_run: true, ..Default::default() };
+    let out = delete_collection(&*reg, &ctx(), &selecting("team=x"), &dry).await.unwrap();
+    assert_eq!(names(&out.items), ["a", "b"]);
+    assert_eq!(fake.objects(&HELM_RELEASES).len(), 3, "a dry run deletes nothing");
+
+    // One of them disappears meanwhile: the goal is reached all the same.
+    fake.fail_next("delete", status_error(404, "NotFound", "helmreleases.helm.toolkit.fluxcd.io \"postgres-a\" not found"));
+    let out = delete_collection(&*reg, &ctx(), &selecting("team=x"), &DeleteOptions::default()).await.unwrap();
+    assert_eq!(names(&out.items), ["b"]);
+    let left: Vec<String> = fake.objects(&HELM_RELEASES).iter().map(|o| o["metadata"]["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(left, ["postgres-a", "postgres-c"], "only the selected objects are deleted");
+
+    fake.fail_next("delete", status_error(500, "InternalError", "etcd is down"));
+    let s = delete_collection(&*reg, &ctx(), &selecting("team=x"), &DeleteOptions::default()).await.unwrap_err();
+    assert_eq!(s.code, 503, "any other failure stops it");
+}

@@ -1,0 +1,66 @@
+//! What the application registry checks and writes: defaults, names, reserved keys, prefixed labels.
+
+use serde_json::{Value, json};
+
+use super::{ctx, pg, postgres};
+use crate::backend::HELM_RELEASES;
+use crate::backend::testing::FakeBackend;
+use crate::registry::{Registry, WriteOptions};
+
+const NS: &str = "tenant-root";
+
+#[tokio::test]
+async fn defaults_are_written_on_create() {
+    let fake = FakeBackend::new();
+    let store = postgres(&fake);
+    let created = store.create(&ctx(NS), pg("db", json!({"size": "20Gi"})), &WriteOptions::default()).await.unwrap().object;
+    assert_eq!((created["spec"]["replicas"].clone(), created["spec"]["size"].clone()), (json!(2), json!("20Gi")));
+    let values = &fake.object(&HELM_RELEASES, NS, "postgres-db").unwrap()["spec"]["values"];
+    assert_eq!(values["replicas"], 2, "defaults reach the HelmRelease, not only the answer");
+    assert_eq!(values["version"], "v18");
+    assert_eq!(values["size"], "20Gi");
+}
+
+#[tokio::test]
+async fn names_are_validated() {
+    let fake = FakeBackend::new();
+    let store = postgres(&fake);
+    for bad in ["Bad", "1db", "a_b", &"x".repeat(60)] {
+        let s = store.create(&ctx(NS), pg(bad, json!({})), &WriteOptions::default()).await.unwrap_err().to_status();
+        assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"), "{bad}");
+        assert!(s.message.starts_with(&format!("Postgres.apps.cozystack.io \"{bad}\" is invalid: metadata.name")), "{bad}: {}", s.message);
+    }
+    assert!(fake.objects(&HELM_RELEASES).is_empty());
+}
+
+#[tokio::test]
+async fn reserved_keys_are_refused() {
+    let fake = FakeBackend::new();
+    let store = postgres(&fake);
+    let s = store.create(&ctx(NS), pg("db", json!({"_cluster": {"x": 1}})), &WriteOptions::default()).await.unwrap_err().to_status();
+    assert_eq!(s.code, 400);
+    assert!(s.message.contains("\"_cluster\" is reserved"), "{}", s.message);
+    let created = store.create(&ctx(NS), pg("db", json!({})), &WriteOptions::default()).await.unwrap().object;
+    let mut sneaky = created.clone();
+    sneaky["spec"]["_namespace"] = json!({});
+    assert_eq!(store.update(&ctx(NS), "db", sneaky, &WriteOptions::default()).await.unwrap_err().to_status().code, 400, "on update too");
+}
+
+#[tokio::test]
+async fn user_labels_and_annotations_are_prefixed_in_the_release() {
+    let fake = FakeBackend::new();
+    let store = postgres(&fake);
+    let mut obj = pg("db", json!({}));
+    obj["metadata"]["labels"] = json!({"team": "x"});
+    obj["metadata"]["annotations"] = json!({"note": "y"});
+    let created = store.create(&ctx(NS), obj, &WriteOptions::default()).await.unwrap().object;
+    assert_eq!(created["metadata"]["labels"], json!({"team": "x"}), "read back without the prefix");
+    let hr = fake.object(&HELM_RELEASES, NS, "postgres-db").unwrap();
+    let labels = &hr["metadata"]["labels"];
+    assert_eq!(labels["apps.cozystack.io-team"], "x");
+    assert!(labels.get("team").is_none());
+    assert_eq!(labels["apps.cozystack.io/application.kind"], "Postgres");
+    assert_eq!(labels["apps.cozystack.io/application.name"], "db");
+    assert_eq!(hr["metadata"]["annotations"]["apps.cozystack.io-note"], "y");
+    assert_eq!(hr.pointer("/metadata/annotations/note"), None::<&Value>);
+}

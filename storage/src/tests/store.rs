@@ -1,0 +1,199 @@
+//! The generic store's verbs over the in-memory backend, through the Postgres registry.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use super::{ctx, pg, postgres};
+use crate::backend::HELM_RELEASES;
+use crate::backend::testing::FakeBackend;
+use crate::registry::{DeleteOptions, Deleted, EventStream, EventType, ListOptions, Registry, WriteOptions};
+
+const NS: &str = "tenant-root";
+
+fn rv(obj: &Value) -> &str {
+    obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default()
+}
+
+fn names(items: &[Value]) -> Vec<&str> {
+    items.iter().map(|o| o["metadata"]["name"].as_str().unwrap()).collect()
+}
+
+async fn next(w: &mut EventStream) -> (EventType, String) {
+    let e = tokio::time::timeout(Duration::from_secs(5), w.next()).await.expect("an event in time").expect("the watch is open");
+    (e.event_type, e.object["metadata"]["name"].as_str().unwrap_or_default().to_string())
+}
+
+#[tokio::test]
+async fn get_create_update_delete() {
+    let fake = FakeBackend::new();
+    let store = postgres(&fake);
+    let (c, w) = (ctx(NS), WriteOptions::default());
+    let created = store.create(&c, pg("db", json!({})), &w).await.unwrap().object;
+    assert_eq!(created["metadata"]["namespace"], NS);
+    assert!(!rv(&created).is_empty(), "the created object carries the backend's resourceVersion");
+    assert!(fake.object(&HELM_RELEASES, NS, "postgres-db").is_some(), "written as the prefixed HelmRelease");
+    assert_eq!(store.get(&c, "db").await.unwrap(), created);
+
+    let mut changed = created.clone();
+    changed["spec"]["replicas"] = 3.into();
+    let updated = store.update(&c, "db", changed, &w).await.unwrap().object;
+    assert_eq!(updated["spec"]["replicas"], 3);
+    assert_ne!(rv(&updated), rv(&created));
+    assert_eq!(fake.object(&HELM_RELEASES, NS, "postgres-db").unwrap()["spec"]["values"]["replicas"], 3);
+
+    match store.delete(&c, "db", &DeleteOptions::default()).await.unwrap() {
+        Deleted::Gone(last) => assert_eq!(last["metadata"]["name"], "db"),
+        Deleted::Pending(_) => panic!("nothing holds the object"),
+    }
+    assert!(fake.object(&HELM_RELEASES, NS, "postgres-db").is_none());
+}
+
+#[tokio::test]
+async fn errors_name_the_served_resource() {
+    let fake = FakeBackend::new();
+    let store = postgres(&fake);
+    let (c, w) = (ctx(NS), WriteOptions::default());
+    let s = store.get(&c, "missing").await.unwrap_err().to_status();
+    assert_eq!((s.code, s.reason.as_str(), s.message.as_str()), (404, "NotFound", "postgreses.apps.cozystack.io \"missing\" not found"));
+    let s = store.delete(&c, "missing", &DeleteOptions::default()).await.unwrap_err().to_status();
+    assert_eq!(s.code, 404);
+
+    let created = store.create(&c, pg("db", json!({})), &w).await.unwrap().object;
+    let s = store.create(&c, pg("db", json!({})), &w).await.unwrap_err().to_status();
+    assert_eq!((s.code, s.reason.as_str(), s.message.as_str()), (409, "AlreadyExists", "postgreses.apps.cozystack.io \"db\" already exists"));
+
+    let mut stale = created.clone();
+    store.update(&c, "db", created.clone(), &w).await.unwrap();
+    stale["spec"]["replicas"] = 5.into();
+    let s = store.update(&c, "db", stale, &w).await.unwrap_err().to_status();
+    assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"));
+    assert_eq!(
+        s.message,
+        "Operation cannot be fulfilled on postgreses.apps.cozystack.io \"db\": the object has been modified; please apply your changes to the latest version and try again"
+    );
+
+    // A failed delete precondition keeps the backend's reason, about the served object.
+    let opts = DeleteOptions { precondition_uid: Some("other".into()), ..Default::default() };
+    let s = store.delete(&c, "db", &opts).await.unwrap_err().to_status();
+    assert_eq!(s.code, 409);
+    assert!(s.message.starts_with("Operation cannot be fulfilled on postgreses.apps.cozystack.io \"db\": Precondition failed: UID"), "{}", s.message);
+}
+
+#[tokio::test]
+async fn an_update_without_resource_version_is_unconditional() {
+    let fake = FakeBackend::new();
+    let store = postgres(&fake);
+    let (c, w) = (ctx(NS), WriteOptions::default());
+    let created = store.create(&c, pg("db", json!({})), &w).await.unwrap().object;
+    // Someone else changes it meanwhile.
+    store.update(&c, "db", created.clone(), &w).await.unwrap();
+    let mut blind = created.clone();
+    blind["metadata"].as_object_mut().unwrap().remove("resourceVersion");
+    blind["spec"]["replicas"] = 4.into();
+    assert_eq!(store.update(&c, "db", blind, &w).await.unwrap().object["spec"]["replicas"], 4);
+}
+
+#[tokio::test]
+async fn generate_name_picks_a_free_name() {
+    let fake = FakeBackend::new();
+    let store = postgres(&fake);
+    let obj = json!({"apiVersion": "apps.cozystack.io/v1alpha1", "kind": "Postgres", "metadata": {"generateName": "db-"}, "spec": {}});
+    let created = store.create(&ctx(NS), obj, &WriteOptions::default()).await.unwrap().object;
+    let name = created["metadata"]["name"].as_str().unwrap();
+    assert!(name.starts_with("db-") && name.len() == "db-".len() + 5, "{name}");
+    assert!(fake.object(&HELM_RELEASES, NS, &format!("postgres-{name}")).is_some());
+}
+
+#[tokio::test]
+async fn dry_runs_write_nothing() {
+    let fake = FakeBackend::new();
+    let store = postgres(&fake);
+    let c = ctx(NS);
+    let dry = WriteOptions { dry_run: true, ..Default::default() };
+    let answered = store.create(&c, pg("db", json!({})), &dry).await.unwrap().object;
+    assert_eq!(answered["spec"]["replicas"], 2, "a dry run answers what would be written");
+    assert!(fake.objects(&HELM_RELEASES).is_empty());
+
+    let created = store.create(&c, pg("db", json!({})), &WriteOptions::default()).await.unwrap().object;
+    let mut changed = created.clone();
+    changed["spec"]["replicas"] = 7.into();
+    assert_eq!(store.update(&c, "db", changed, &dry).await.unwrap().object["spec"]["replicas"], 7);
+    assert_eq!(store.get(&c, "db").await.unwrap(), created, "a dry-run update changes nothing");
+    store.delete(&c, "db", &DeleteOptions { dry_run: true, ..Default::default() }).await.unwrap();
+    assert!(fake.object(&HELM_RELEASES, NS, "postgres-db").is_some(), "a dry-run delete removes nothing");
+}
+
+#[tokio::test]
+async fn finalizers_make_a_delete_pending() {
+    let fake = FakeBackend::new();
+    let store = postgres(&fake);
+    let c = ctx(NS);
+    store.create(&c, pg("db", json!({})), &WriteOptions::default()).await.unwrap();
+    let mut hr = fake.object(&HELM_RELEASES, NS, "postgres-db").unwrap();
+    hr["metadata"]["finalizers"] = json!(["finalizers.fluxcd.io"]);
+    fake.put(&HELM_RELEASES, hr);
+    match store.delete(&c, "db", &DeleteOptions::default()).await.unwrap() {
+        Deleted::Pending(obj) => assert!(obj.pointer("/metadata/deletionTimestamp").is_some(), "{obj}"),
+        Deleted::Gone(obj) => panic!("a finalizer holds the object: {obj}"),
+    }
+    assert!(fake.object(&HELM_RELEASES, NS, "postgres-db").is_some());
+    // A dry run of the same delete is not pending: nothing happened.
+    assert!(matches!(store.delete(&c, "db", &DeleteOptions { dry_run: true, ..Default::default() }).await.unwrap(), Deleted::Gone(_)));
+}
+
+#[tokio::test]
+async fn lists_select_by_label_and_namespace() {
+    let fake = FakeBackend::new();
+    let store = postgres(&fake);
+    let w = WriteOptions::default();
+    let mut labelled = pg("a", json!({}));
+    labelled["metadata"]["labels"] = json!({"team": "x"});
+    store.create(&ctx(NS), labelled, &w).await.unwrap();
+    store.create(&ctx(NS), pg("b", json!({})), &w).await.unwrap();
+    store.create(&ctx("tenant-other"), pg("c", json!({})), &w).await.unwrap();
+    let list = |ns: &'static str, selector: &str| {
+        let opts = ListOptions { label_selector: apis::selector::LabelSelector::parse(selector).unwrap(), ..Default::default() };
+        let store = &store;
+        async move { store.list(&ctx(ns), &opts).await.unwrap().items }
+    };
+    assert_eq!(names(&list(NS, "").await), ["a", "b"]);
+    assert_eq!(names(&list("", "").await), ["c", "a", "b"], "all namespaces, in namespace order");
+    assert_eq!(names(&list(NS, "team=x").await), ["a"], "user labels select, under their prefix in the backend");
+    assert!(list(NS, "team=y").await.is_empty());
+    // Pages are the backend's.
+    let paged = ListOptions { limit: 10, ..Default::default() };
+    assert_eq!(names(&store.list(&ctx(NS), &paged).await.unwrap().items), ["a", "b"]);
+    // Unsupported field selectors are refused.
+    let bad = ListOptions { field_selector: apis::selector::FieldSelector::parse("spec.x=1").unwrap(), ..Default::default() };
+    assert_eq!(store.list(&ctx(NS), &bad).await.unwrap_err().to_status().code, 400);
+}
+
+#[tokio::test]
+async fn watches_see_writes() {
+    let fake = FakeBackend::new();
+    let store = postgres(&fake);
+    let (c, w) = (ctx(NS), WriteOptions::default());
+    store.create(&c, pg("a", json!({})), &w).await.unwrap();
+    let mut watch = store.watch(&c, &ListOptions::default()).await.unwrap();
+    assert_eq!(next(&mut watch).await, (EventType::Added, "a".into()), "the current state first");
+    let b = store.create(&c, pg("b", json!({})), &w).await.unwrap().object;
+    assert_eq!(next(&mut watch).await, (EventType::Added, "b".into()));
+    store.update(&c, "b", b, &w).await.unwrap();
+    assert_eq!(next(&mut watch).await, (EventType::Modified, "b".into()));
+    store.delete(&c, "a", &DeleteOptions::default()).await.unwrap();
+    assert_eq!(next(&mut watch).await, (EventType::Deleted, "a".into()));
+}
+
+#[tokio::test]
+async fn backend_failures_are_unavailable() {
+    let fake = FakeBackend::new();
+    let store = postgres(&fake);
+    fake.fail_next("get", crate::backend::testing::status_error(500, "InternalError", "etcd is down"));
+    let s = store.get(&ctx(NS), "db").await.unwrap_err().to_status();
+    assert_eq!((s.code, s.reason.as_str()), (503, "ServiceUnavailable"));
+    fake.fail_next("create", crate::backend::BackendError::Transport("connection refused".into()));
+    let s = store.create(&ctx(NS), pg("db", json!({})), &WriteOptions::default()).await.unwrap_err().to_status();
+    assert_eq!(s.code, 503);
+}
