@@ -12,6 +12,7 @@
 //! - [`schema`]: structural schemas: defaulting, pruning, validation and CEL rules.
 //! - [`resource`]: the description of a served resource, and those of the core.cozystack.io resources.
 //! - [`openapi`]: the OpenAPI v2 and v3 documents of the served resources.
+//! - [`yaml`]: YAML request bodies decoded with a bound on their nesting.
 //! - [`fixtures`]: where the repository's test fixtures are, for the tests and tools of every crate.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -29,6 +30,7 @@ pub mod status;
 pub mod table;
 pub mod tenant;
 pub mod user;
+pub mod yaml;
 
 /// The API group of application kinds.
 pub const APPS_GROUP: &str = "apps.cozystack.io";

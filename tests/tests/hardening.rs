@@ -126,3 +126,26 @@ async fn selectors_kube_apiserver_refuses_are_refused() {
     }
     cp.kubectl_ok(&["delete", "namespace", &ns, "--wait=false"]).unwrap();
 }
+
+#[tokio::test]
+async fn deeply_nested_bodies_are_refused_with_a_status_and_the_server_keeps_serving() {
+    let cp = ControlPlane::shared();
+    let admin = cp.admin().await.unwrap();
+    let path = format!("{APPS}/namespaces/tenant-root/postgreses?dryRun=All");
+    let depth = 100_000;
+    let json_body = format!(
+        r#"{{"apiVersion":"apps.cozystack.io/v1alpha1","kind":"Postgres","metadata":{{"name":"deep"}},"spec":{{"x":{}{}}}}}"#,
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let yaml_body =
+        format!("apiVersion: apps.cozystack.io/v1alpha1\nkind: Postgres\nmetadata: {{name: deep}}\nspec: {{x: {}{}}}\n", "[".repeat(depth), "]".repeat(depth));
+    for (what, content_type, body) in [("JSON", "application/json", json_body), ("YAML", "application/yaml", yaml_body)] {
+        let (code, status) = raw(&admin, with_type("POST", &path, content_type, body.as_bytes())).await.unwrap();
+        assert_eq!(code, 400, "{what}: {status}");
+        assert_eq!((status["kind"].as_str(), status["reason"].as_str()), (Some("Status"), Some("BadRequest")), "{what}");
+        assert!(status["message"].as_str().unwrap().contains("recursion limit exceeded"), "{what}: the message names the problem: {status}");
+    }
+    let (code, _) = raw(&admin, req("GET", &format!("{APPS}/namespaces/tenant-root/postgreses"), None)).await.unwrap();
+    assert_eq!(code, 200, "the server still answers");
+}

@@ -35,7 +35,7 @@ const PATCH_ATTEMPTS: usize = 5;
 pub fn decode_body(bytes: &[u8], content_type: &str) -> Result<Value, Status> {
     let essence = content_type.split(';').next().unwrap_or("").trim();
     let parsed = if essence == "application/yaml" || essence.ends_with("+yaml") {
-        serde_norway::from_slice::<Value>(bytes).map_err(|e| format!("yaml: {e}"))
+        apis::yaml::from_slice(bytes).map_err(|e| format!("yaml: {e}"))
     } else {
         serde_json::from_slice::<Value>(bytes).map_err(|e| e.to_string())
     };
