@@ -7,6 +7,9 @@ use apis::status::{Status, StatusCause, StatusDetails, qualified};
 use crate::backend::BackendError;
 use crate::projection::Projection;
 
+/// The detail of a 409 Conflict for a write against a version that is no longer the object's.
+pub(crate) const MODIFIED: &str = "the object has been modified; please apply your changes to the latest version and try again";
+
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -45,7 +48,7 @@ impl StorageError {
                 let detail = if s.message.contains("Precondition failed") {
                     s.message.split_once(": ").map(|(_, d)| d.to_string()).unwrap_or_else(|| s.message.clone())
                 } else {
-                    "the object has been modified; please apply your changes to the latest version and try again".to_string()
+                    MODIFIED.to_string()
                 };
                 Status::conflict(&i.group, &i.plural, name, &detail).into()
             }

@@ -298,10 +298,15 @@ impl<P: Projection> Registry for Store<P> {
             if self.info_().namespaced {
                 set_namespace(&mut obj, &ctx.namespace);
             }
-            // An update without resourceVersion is unconditional, as for custom resources.
+            // An update without resourceVersion is unconditional, as for custom resources. Either way the write is
+            // conditional on the version checked above, so the backing object replaced is the one found to be ours
+            // (a client's other version would fail at the backend too, with the same answer).
             let rv = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("").to_string();
             if rv.is_empty() {
                 obj["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+            } else if Some(rv.as_str()) != old.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
+                let i = self.info_();
+                return Err(Status::conflict(&i.group, &i.plural, name, crate::error::MODIFIED).into());
             }
             let warnings = self.projection.admit_update(ctx, &mut obj, &old, opts).await?;
             ctx.admission.validate(&self.admission_request(ctx, Operation::Update, name, Some(&obj), Some(&old), opts.dry_run)).await?;
@@ -318,7 +323,17 @@ impl<P: Projection> Registry for Store<P> {
 
     fn delete<'a>(&'a self, ctx: &'a RequestContext, name: &'a str, opts: &'a DeleteOptions) -> BoxFuture<'a, Result<Deleted, StorageError>> {
         Box::pin(async move {
-            let (_, old) = self.live(&ctx.namespace, name).await?;
+            let (live, old) = self.live(&ctx.namespace, name).await?;
+            // The delete is conditional on the uid checked above, so the backing object deleted is the one found to
+            // be ours, not one recreated under its name meanwhile.
+            let live_uid = live.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_string);
+            if let (Some(wanted), Some(uid)) = (&opts.precondition_uid, &live_uid)
+                && wanted != uid
+            {
+                let i = self.info_();
+                let detail = format!("Precondition failed: UID in precondition: {wanted}, UID in object meta: {uid}");
+                return Err(Status::conflict(&i.group, &i.plural, name, &detail).into());
+            }
             self.projection.admit_delete(ctx, &old).await?;
             ctx.admission.validate(&self.admission_request(ctx, Operation::Delete, name, None, Some(&old), opts.dry_run)).await?;
             let mut body = json!({"kind": "DeleteOptions", "apiVersion": "v1"});
@@ -331,8 +346,15 @@ impl<P: Projection> Registry for Store<P> {
             if let Some(g) = opts.grace_period_seconds {
                 body["gracePeriodSeconds"] = g.into();
             }
-            if opts.precondition_uid.is_some() || opts.precondition_resource_version.is_some() {
-                body["preconditions"] = json!({"uid": opts.precondition_uid, "resourceVersion": opts.precondition_resource_version});
+            let mut preconditions = serde_json::Map::new();
+            if let Some(uid) = live_uid {
+                preconditions.insert("uid".into(), uid.into());
+            }
+            if let Some(rv) = &opts.precondition_resource_version {
+                preconditions.insert("resourceVersion".into(), rv.clone().into());
+            }
+            if !preconditions.is_empty() {
+                body["preconditions"] = preconditions.into();
             }
             let answer = self
                 .backend

@@ -197,3 +197,64 @@ async fn backend_failures_are_unavailable() {
     let s = store.create(&ctx(NS), pg("db", json!({})), &WriteOptions::default()).await.unwrap_err().to_status();
     assert_eq!(s.code, 503);
 }
+
+/// Replaces the backing object of `name` with another one (a new uid, no longer ours) while a request is between
+/// its check and its write: admission runs exactly there.
+struct ReplaceDuringAdmission {
+    fake: std::sync::Arc<FakeBackend>,
+    name: &'static str,
+}
+
+impl crate::admission::AdmissionPlugin for ReplaceDuringAdmission {
+    fn name(&self) -> &'static str {
+        "ReplaceDuringAdmission"
+    }
+
+    fn validate<'a>(&'a self, _: &'a crate::admission::AdmissionRequest<'a>) -> futures::future::BoxFuture<'a, Result<(), crate::StorageError>> {
+        Box::pin(async move {
+            self.fake.remove(&HELM_RELEASES, NS, self.name);
+            self.fake.put(&HELM_RELEASES, json!({"metadata": {"name": self.name, "namespace": NS, "uid": "someone-elses"}, "spec": {}}));
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn writes_reach_only_the_backing_object_that_was_checked() {
+    let fake = FakeBackend::new();
+    let store = postgres(&fake);
+    let w = WriteOptions::default();
+    let swap = std::sync::Arc::new(ReplaceDuringAdmission { fake: fake.clone(), name: "postgres-db" });
+    let racing = crate::registry::RequestContext { admission: std::sync::Arc::new(crate::admission::AdmissionChain::new(vec![swap])), ..ctx(NS) };
+
+    store.create(&ctx(NS), pg("db", json!({})), &w).await.unwrap();
+    let s = store.delete(&racing, "db", &DeleteOptions::default()).await.unwrap_err().to_status();
+    assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"), "{}", s.message);
+    assert_eq!(fake.object(&HELM_RELEASES, NS, "postgres-db").unwrap()["metadata"]["uid"], "someone-elses", "the other object stays");
+
+    fake.remove(&HELM_RELEASES, NS, "postgres-db");
+    let created_again = store.create(&ctx(NS), pg("db", json!({})), &w).await.unwrap().object;
+    let mut changed = created_again.clone();
+    changed["metadata"].as_object_mut().unwrap().remove("resourceVersion");
+    let s = store.update(&racing, "db", changed, &w).await.unwrap_err().to_status();
+    assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"), "an update without resourceVersion: {}", s.message);
+    assert_eq!(fake.object(&HELM_RELEASES, NS, "postgres-db").unwrap()["metadata"]["uid"], "someone-elses", "the other object stays");
+}
+
+#[tokio::test]
+async fn a_delete_with_another_uid_or_an_update_with_another_version_conflicts_and_changes_nothing() {
+    let fake = FakeBackend::new();
+    let store = postgres(&fake);
+    let (c, w) = (ctx(NS), WriteOptions::default());
+    let created = store.create(&c, pg("db", json!({})), &w).await.unwrap().object;
+    let opts = DeleteOptions { precondition_uid: Some("not-its-uid".into()), ..Default::default() };
+    let s = store.delete(&c, "db", &opts).await.unwrap_err().to_status();
+    assert_eq!(s.code, 409);
+    assert!(s.message.contains("Precondition failed: UID in precondition: not-its-uid"), "{}", s.message);
+    let mut stale = created.clone();
+    stale["metadata"]["resourceVersion"] = "999".into();
+    stale["spec"]["replicas"] = 5.into();
+    let s = store.update(&c, "db", stale, &w).await.unwrap_err().to_status();
+    assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"), "{}", s.message);
+    assert_eq!(store.get(&c, "db").await.unwrap(), created, "nothing changed");
+}
