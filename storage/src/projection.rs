@@ -68,6 +68,14 @@ pub trait Projection: TableConvertor + Send + Sync + 'static {
         opts: &'a WriteOptions,
     ) -> BoxFuture<'a, Result<Vec<String>, StorageError>>;
 
+    /// Whether the backing object of the served object `name` is wholly ours to delete: reading it through the
+    /// projection is not enough where the backing object may be shared (a delete answers 404 otherwise, and the
+    /// backing object stays).
+    fn owns_for_delete(&self, backing: &Value, name: &str) -> bool {
+        let _ = (backing, name);
+        true
+    }
+
     /// Checks that an object may be deleted.
     fn admit_delete<'a>(&'a self, ctx: &'a RequestContext, old: &'a Value) -> BoxFuture<'a, Result<(), StorageError>> {
         let _ = (ctx, old);

@@ -324,6 +324,9 @@ impl<P: Projection> Registry for Store<P> {
     fn delete<'a>(&'a self, ctx: &'a RequestContext, name: &'a str, opts: &'a DeleteOptions) -> BoxFuture<'a, Result<Deleted, StorageError>> {
         Box::pin(async move {
             let (live, old) = self.live(&ctx.namespace, name).await?;
+            if !self.projection.owns_for_delete(&live, name) {
+                return Err(Status::not_found(&self.info_().group, &self.info_().plural, name).into());
+            }
             // The delete is conditional on the uid checked above, so the backing object deleted is the one found to
             // be ours, not one recreated under its name meanwhile.
             let live_uid = live.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_string);

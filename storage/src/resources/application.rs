@@ -165,6 +165,12 @@ impl Projection for ApplicationRegistry {
         serde_json::to_value(a).ok()
     }
 
+    /// A HelmRelease is deleted through the app only when it also carries the app's name label, as upstream
+    /// requires: one labelled for the kind but not for this app may belong to someone else.
+    fn owns_for_delete(&self, backing: &Value, name: &str) -> bool {
+        app::is_owned_by_name(backing, &self.kind, name)
+    }
+
     fn to_backing(&self, obj: &Value, live: Option<&Value>) -> Result<Value, StorageError> {
         let a = self.decode(obj)?;
         Ok(app::to_helm_release(&a, &self.kind, &self.settings, live))

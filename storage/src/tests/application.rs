@@ -64,3 +64,18 @@ async fn user_labels_and_annotations_are_prefixed_in_the_release() {
     assert_eq!(hr["metadata"]["annotations"]["apps.cozystack.io-note"], "y");
     assert_eq!(hr.pointer("/metadata/annotations/note"), None::<&Value>);
 }
+
+#[tokio::test]
+async fn a_release_without_the_apps_name_label_is_not_deleted_through_the_app() {
+    let fake = FakeBackend::new();
+    let store = postgres(&fake);
+    let c = ctx(NS);
+    store.create(&c, pg("db", json!({})), &WriteOptions::default()).await.unwrap();
+    let mut release = fake.object(&HELM_RELEASES, NS, "postgres-db").unwrap();
+    release["metadata"]["labels"].as_object_mut().unwrap().remove("apps.cozystack.io/application.name");
+    fake.put(&HELM_RELEASES, release);
+    assert!(store.get(&c, "db").await.is_ok(), "still read as the app");
+    let s = store.delete(&c, "db", &crate::registry::DeleteOptions::default()).await.unwrap_err().to_status();
+    assert_eq!((s.code, s.message.as_str()), (404, "postgreses.apps.cozystack.io \"db\" not found"));
+    assert!(fake.object(&HELM_RELEASES, NS, "postgres-db").is_some(), "the HelmRelease stays");
+}
