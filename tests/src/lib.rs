@@ -162,7 +162,14 @@ impl ControlPlane {
     pub fn user_cert(&self, user: &str, groups: &[&str]) -> Result<(PathBuf, PathBuf)> {
         let dir = self.state.join("users");
         std::fs::create_dir_all(&dir)?;
-        let slug: String = format!("{user}-{}", groups.join("-")).chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        let mut slug: String = format!("{user}-{}", groups.join("-")).chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        if slug.len() > 120 {
+            // Hundreds of groups would make a file name too long; the hash keeps one file per identity.
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (user, groups).hash(&mut h);
+            slug = format!("{}-{}-groups-{:016x}", &slug[..40.min(slug.len())], groups.len(), h.finish());
+        }
         let (key, crt) = (dir.join(format!("{slug}.key")), dir.join(format!("{slug}.crt")));
         if !crt.exists() {
             let mut subj: String = groups.iter().map(|g| format!("/O={g}")).collect();

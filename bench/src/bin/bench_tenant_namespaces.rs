@@ -10,11 +10,10 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use e2e::{ControlPlane, raw, repo_root, run_ok, wait_until};
+use e2e::{ControlPlane, raw, repo_root, wait_until};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
@@ -183,7 +182,7 @@ async fn main() -> Result<()> {
 
     // The user with all its groups, authenticated by a client certificate as real users are (impersonation would
     // add kube-apiserver's per-group impersonation checks to every request).
-    let kubeconfig = certificate_kubeconfig(cp, "bench-user", &user_groups)?;
+    let kubeconfig = cp.user_kubeconfig("bench-user", &user_groups.iter().map(String::as_str).collect::<Vec<_>>())?;
     let kc = kube::config::Kubeconfig::read_from(&kubeconfig)?;
     let mut cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
     cfg.default_retry = false;
@@ -253,56 +252,6 @@ async fn main() -> Result<()> {
             .await;
     }
     Ok(())
-}
-
-/// A kubeconfig for `user` in `groups` with a client certificate signed by the cluster CA, as the harness makes
-/// them, under a short file name (the harness names files after every group, too long for hundreds of them).
-fn certificate_kubeconfig(cp: &ControlPlane, user: &str, groups: &[String]) -> Result<std::path::PathBuf> {
-    let dir = cp.state.join("users");
-    std::fs::create_dir_all(&dir)?;
-    let slug = format!("{user}-{}-groups", groups.len());
-    let (key, csr, crt, kc) =
-        (dir.join(format!("{slug}.key")), dir.join(format!("{slug}.csr")), dir.join(format!("{slug}.crt")), dir.join(format!("{slug}.kubeconfig")));
-    let mut subject: String = groups.iter().map(|g| format!("/O={g}")).collect();
-    subject.push_str(&format!("/CN={user}"));
-    run_ok(
-        Command::new("openssl")
-            .args(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout"])
-            .arg(&key)
-            .arg("-out")
-            .arg(&csr)
-            .arg("-subj")
-            .arg(&subject),
-    )?;
-    // A v3 client certificate, as the harness makes them (rustls refuses v1 certificates).
-    let ext = dir.join(format!("{slug}.ext"));
-    write(&ext, "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n")?;
-    let serial = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() % 1_000_000_000_000;
-    let ca = cp.cert("ca.crt");
-    run_ok(
-        Command::new("openssl")
-            .args(["x509", "-req", "-days", "2", "-in"])
-            .arg(&csr)
-            .arg("-CA")
-            .arg(&ca)
-            .arg("-CAkey")
-            .arg(cp.cert("ca.key"))
-            .arg("-set_serial")
-            .arg(serial.to_string())
-            .arg("-extfile")
-            .arg(&ext)
-            .arg("-out")
-            .arg(&crt),
-    )?;
-    let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters: [{{name: local, cluster: {{server: \"https://127.0.0.1:{}\", certificate-authority: \"{}\"}}}}]\nusers: [{{name: u, user: {{client-certificate: \"{}\", client-key: \"{}\"}}}}]\ncontexts: [{{name: local, context: {{cluster: local, user: u}}}}]\ncurrent-context: local\n",
-        cp.apiserver_port,
-        ca.display(),
-        crt.display(),
-        key.display()
-    );
-    write(&kc, &text)?;
-    Ok(kc)
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
