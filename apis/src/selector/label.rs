@@ -6,6 +6,7 @@ use std::fmt;
 use super::SelectorError;
 use super::lexer::{Token, tokens};
 use crate::names::{is_qualified_name, is_valid_label_value};
+use crate::schema::gofmt::go_quote;
 
 /// The operator of one label requirement, as k8s.io/apimachinery's `selection.Operator`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -241,30 +242,6 @@ fn aggregate(errs: Vec<String>) -> String {
         }
     }
     if seen.len() == 1 { seen.remove(0) } else { format!("[{}]", seen.join(", ")) }
-}
-
-/// A string quoted as Go's `%q` does for the characters that can reach it.
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\x07' => out.push_str("\\a"),
-            '\x08' => out.push_str("\\b"),
-            '\x0c' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\x0b' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// Where the parser is: in the values context the words `in` and `notin` are plain identifiers.

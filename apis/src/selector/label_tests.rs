@@ -70,6 +70,8 @@ fn label_selector_errors_match_apimachinery() {
     let rows: Vec<(&str, String)> = vec![
         ("x=a||y=b", value_err("a||y", "x")),
         ("x==a==b", "found '==', expected: ',' or 'end of string'".into()),
+        // Quoted as Go's %q quotes: a no-break space is escaped.
+        ("x=a\u{a0}", value_err("a\\u00a0", "x")),
         ("!x=a", "found '=', expected: ',' or 'end of string'".into()),
         ("x<a", "unable to parse requirement: values[0]: Invalid value: \"a\": for 'Gt', 'Lt' operators, the value must be an integer".into()),
         ("x>-1", format!("unable to parse requirement: values[0][x]: Invalid value: \"-1\": {LABEL_VALUE_MSG}")),
