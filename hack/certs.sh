@@ -35,7 +35,6 @@ leaf apiserver ca "/CN=kube-apiserver" serverAuth "DNS:localhost,DNS:kubernetes,
 leaf admin ca "/O=system:masters/CN=admin" clientAuth
 # Local only: the controllers run with this identity instead of per-controller service accounts.
 leaf controller-manager ca "/O=system:masters/CN=system:kube-controller-manager" clientAuth
-leaf cozystack-api-client ca "/CN=cozystack-api" clientAuth
 leaf cozystack-api ca "/CN=cozystack-api.cozy-system.svc" serverAuth "DNS:cozystack-api.cozy-system.svc,DNS:cozystack-api.cozy-system.svc.cluster.local,DNS:localhost,IP:127.0.0.1"
 leaf front-proxy-client front-proxy-ca "/CN=front-proxy-client" clientAuth
 openssl genrsa -out sa.key 2048 2>/dev/null

@@ -1,18 +1,24 @@
 # Shared settings and helpers of hack/up.sh and hack/down.sh. Sourced, not run.
 # Every path and port can be overridden, so that a test run and a developer's setup can run side by side:
 #   COZY_STATE_DIR (default <repo>/.local), COZY_ETCD_PORT (2379), COZY_ETCD_PEER_PORT (2380),
-#   COZY_APISERVER_PORT (6443), COZY_API_PORT (8443), COZY_API_BIN (prebuilt cozystack-api; else cargo builds it).
+#   COZY_APISERVER_PORT (6443), COZY_API_PORT (8443), COZY_API_BIN (prebuilt cozystack-api; else cargo builds it),
+#   COZY_API_REPLICAS (1; replica i listens on COZY_API_PORT+i-1), COZY_HOST_IP (the address the aggregator
+#   reaches the replicas on; the first non-loopback IPv4 address by default).
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=${COZY_STATE_DIR:-$ROOT/.local}
 ETCD_PORT=${COZY_ETCD_PORT:-2379}
 ETCD_PEER_PORT=${COZY_ETCD_PEER_PORT:-2380}
 APISERVER_PORT=${COZY_APISERVER_PORT:-6443}
 API_PORT=${COZY_API_PORT:-8443}
+API_REPLICAS=${COZY_API_REPLICAS:-1}
 CERTS=$STATE/certs
 PIDS=$STATE/pids
 LOGS=$STATE/logs
 KUBECONFIG_FILE=$STATE/kubeconfig
 COMPONENTS=(etcd kube-apiserver kube-controller-manager cozystack-api)
+# The server replicas: cozystack-api, cozystack-api-2, ...
+api_replicas() { local i; echo cozystack-api; for ((i = 2; i <= API_REPLICAS; i++)); do echo "cozystack-api-$i"; done; }
+api_port() { local n=${1#cozystack-api}; n=${n#-}; echo $((API_PORT + ${n:-1} - 1)); }
 
 say() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 die() { printf '[%s] ERROR: %s\n' "$(basename "$0" .sh)" "$*" >&2; exit 1; }

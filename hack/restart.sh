@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Restarts one component of a control plane started by hack/up.sh (etcd, kube-apiserver, kube-controller-manager
-# or cozystack-api) with exactly the command line it was started with, and waits until it serves again.
+# Restarts one component of a control plane started by hack/up.sh (etcd, kube-apiserver, kube-controller-manager,
+# cozystack-api or a further replica, cozystack-api-2, ...) with exactly the command line it was started with, and waits until it serves again.
 # Usage: COZY_STATE_DIR=... hack/restart.sh kube-apiserver
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -21,7 +21,7 @@ ready() {
   case $name in
     etcd) curl -sf "http://127.0.0.1:$ETCD_PORT/health" ;;
     kube-apiserver) "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" get --raw /readyz ;;
-    cozystack-api) curl -sfk "https://127.0.0.1:$API_PORT/readyz" ;;
+    cozystack-api*) curl -sfk "https://127.0.0.1:$(api_port "$name")/readyz" ;;
     *) true ;;
   esac
 }

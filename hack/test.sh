@@ -39,3 +39,25 @@ say "starting the control plane in $STATE"
 
 say "end-to-end tests"
 COZY_E2E_STATE_DIR=$STATE cargo test -p e2e -- --test-threads=4
+
+say "the server's ClusterRole against kube-apiserver's audit log of that run"
+"$ROOT/hack/rbac-audit.sh"
+
+# The server is stateless: three replicas behind one APIService, the aggregator picking one per request, must
+# behave as one server.
+say "restarting with three replicas"
+"$ROOT/hack/down.sh" >/dev/null
+while :; do
+  COZY_API_PORT=$(free_port)
+  ! port_in_use $((COZY_API_PORT + 1)) && ! port_in_use $((COZY_API_PORT + 2)) && break
+done
+export COZY_API_PORT COZY_API_REPLICAS=3
+"$ROOT/hack/up.sh" >/dev/null
+say "end-to-end tests of applications, watches and tenants against three replicas"
+COZY_E2E_STATE_DIR=$STATE cargo test -p e2e --test applications --test watch --test tenants -- --test-threads=4
+for port in $COZY_API_PORT $((COZY_API_PORT + 1)) $((COZY_API_PORT + 2)); do
+  served=$(curl -sf --cacert "$STATE/certs/ca.crt" --cert "$STATE/certs/admin.crt" --key "$STATE/certs/admin.key" "https://127.0.0.1:$port/metrics" |
+    awk '/^apiserver_request_total\{/ && /resource="(postgreses|tenants|redises)"/ { n += $NF } END { print n + 0 }')
+  ((served > 0)) || { say "ERROR: the replica on port $port served no application request"; exit 1; }
+  say "the replica on port $port served $served application requests"
+done

@@ -10,12 +10,20 @@ if pid_alive kube-apiserver && pid_alive cozystack-api; then
   echo "export KUBECONFIG=$KUBECONFIG_FILE"
   exit 0
 fi
-for c in "${COMPONENTS[@]}"; do
+REPLICAS=($(api_replicas))
+for c in "${COMPONENTS[@]}" "${REPLICAS[@]}"; do
   pid_alive "$c" && die "$c from an earlier run is still running but the setup is incomplete; run hack/down.sh first"
 done
-for p in "$ETCD_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT" "$API_PORT"; do
+for p in "$ETCD_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT" $(for r in "${REPLICAS[@]}"; do api_port "$r"; done); do
   port_in_use "$p" && die "port $p on 127.0.0.1 is already in use; stop what holds it or choose other ports (see hack/lib.sh)"
 done
+# The aggregator reaches the server through the Service's EndpointSlices, as in a cluster, picking a replica per
+# request; endpoints may not be loopback addresses, so they name this machine's own. Without such an address
+# one replica is reached through an ExternalName Service (localhost) instead.
+HOST_IP=${COZY_HOST_IP-$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+(\.[0-9]+){3}$' | grep -v '^127\.' | head -n 1 || true)}
+if [[ -z $HOST_IP ]] && ((API_REPLICAS > 1)); then
+  die "COZY_API_REPLICAS=$API_REPLICAS needs a non-loopback IPv4 address for the replicas' endpoints (set COZY_HOST_IP)"
+fi
 
 BIN=$("$ROOT/hack/install.sh" | tail -n 1)
 KUBECTL=$BIN/kubectl
@@ -33,6 +41,7 @@ cat > "$STATE/env" <<E
 APISERVER_PORT=$APISERVER_PORT
 API_PORT=$API_PORT
 ETCD_PORT=$ETCD_PORT
+API_REPLICAS=$API_REPLICAS
 KUBECTL=$KUBECTL
 E
 
@@ -48,7 +57,6 @@ K
 }
 kubeconfig "$KUBECONFIG_FILE" admin admin
 kubeconfig "$STATE/controller-manager.kubeconfig" kube-controller-manager controller-manager
-kubeconfig "$STATE/cozystack-api.kubeconfig" cozystack-api cozystack-api-client
 
 start() { # name command...
   local name=$1; shift
@@ -76,6 +84,16 @@ start etcd "$BIN/etcd" --name=default --data-dir="$STATE/etcd" \
   --log-level=warn
 wait_for etcd healthy curl -sf "http://127.0.0.1:$ETCD_PORT/health"
 
+# kube-apiserver's audit log records what the server's ServiceAccount does (hack/rbac-audit.sh reads it).
+cat > "$STATE/audit-policy.yaml" <<'A'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  users: ["system:serviceaccount:cozy-system:cozystack-api"]
+- level: None
+A
 start kube-apiserver "$BIN/kube-apiserver" \
   --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
   --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
@@ -93,7 +111,9 @@ start kube-apiserver "$BIN/kube-apiserver" \
   --proxy-client-cert-file="$CERTS/front-proxy-client.crt" --proxy-client-key-file="$CERTS/front-proxy-client.key" \
   --disable-admission-plugins=ServiceAccount \
   --allow-privileged=true \
-  --endpoint-reconciler-type=none
+  --endpoint-reconciler-type=none \
+  --enable-aggregator-routing="$([[ -n $HOST_IP ]] && echo true || echo false)" \
+  --audit-policy-file="$STATE/audit-policy.yaml" --audit-log-path="$LOGS/audit.log"
 wait_for kube-apiserver ready K get --raw /readyz
 
 start kube-controller-manager "$BIN/kube-controller-manager" \
@@ -108,20 +128,31 @@ FIX=${COZY_FIXTURES:-$ROOT/tests/fixtures}
 [[ -d $FIX ]] || die "fixtures not found at $FIX (set COZY_FIXTURES)"
 K apply -f "$FIX/crds" >/dev/null
 for crd in $(K get crd -o name); do K wait --for=condition=Established --timeout=60s "$crd" >/dev/null; done
-K apply -f "$ROOT/hack/manifests/cozystack-api-rbac.yaml" -f "$ROOT/hack/manifests/tenantnamespaces-read.yaml" -f "$ROOT/hack/manifests/tenant-root.yaml" >/dev/null
-K apply -f "$FIX/application-definitions" >/dev/null
+K apply -f "$FIX/application-definitions" -f "$ROOT/hack/manifests/tenant-root.yaml" >/dev/null
 
-start cozystack-api "$COZY_API_BIN" \
-  --bind-address=127.0.0.1 --secure-port="$API_PORT" \
-  --tls-cert-file="$CERTS/cozystack-api.crt" --tls-private-key-file="$CERTS/cozystack-api.key" \
-  --kubeconfig="$STATE/cozystack-api.kubeconfig" ${COZY_API_ARGS:-}
-wait_for cozystack-api ready curl -sfk "https://127.0.0.1:$API_PORT/readyz"
+say "applying manifests/ (local routing and CA)"
+"$ROOT/hack/local-manifests.sh" "$STATE/manifests" "$HOST_IP" "$CERTS/ca.crt" "${REPLICAS[@]}"
+K apply -k "$STATE/manifests" >/dev/null
+# The server runs as its ServiceAccount, with the manifests' ClusterRole, as in a cluster.
+cat > "$STATE/cozystack-api.kubeconfig" <<K
+apiVersion: v1
+kind: Config
+clusters: [{name: local, cluster: {server: "https://127.0.0.1:$APISERVER_PORT", certificate-authority: "$CERTS/ca.crt"}}]
+users: [{name: cozystack-api, user: {token: "$(K create token cozystack-api -n cozy-system --duration=720h)"}}]
+contexts: [{name: local, context: {cluster: local, user: cozystack-api}}]
+current-context: local
+K
 
-say "registering the APIServices"
-sed -e "s/@PORT@/$API_PORT/g" -e "s/@CA_BUNDLE@/$(base64 -w0 "$CERTS/ca.crt")/g" "$ROOT/hack/manifests/apiservices.yaml.tpl" | K apply -f - >/dev/null
+for r in "${REPLICAS[@]}"; do
+  start "$r" "$COZY_API_BIN" \
+    --bind-address="$([[ -n $HOST_IP ]] && echo 0.0.0.0 || echo 127.0.0.1)" --secure-port="$(api_port "$r")" \
+    --tls-cert-file="$CERTS/cozystack-api.crt" --tls-private-key-file="$CERTS/cozystack-api.key" \
+    --kubeconfig="$STATE/cozystack-api.kubeconfig" ${COZY_API_ARGS:-}
+done
+for r in "${REPLICAS[@]}"; do wait_for "$r" ready curl -sfk "https://127.0.0.1:$(api_port "$r")/readyz"; done
 wait_for cozystack-api "Available behind the aggregator" \
   K wait --for=condition=Available --timeout=5s apiservice/v1alpha1.apps.cozystack.io apiservice/v1alpha1.core.cozystack.io
 
-say "ready: kube-apiserver https://127.0.0.1:$APISERVER_PORT, cozystack-api https://127.0.0.1:$API_PORT, logs in $LOGS"
+say "ready: kube-apiserver https://127.0.0.1:$APISERVER_PORT, cozystack-api https://127.0.0.1:$API_PORT ($API_REPLICAS replica(s)), logs in $LOGS"
 say "kubectl is $KUBECTL"
 echo "export KUBECONFIG=$KUBECONFIG_FILE"

@@ -36,6 +36,16 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
+/// The first of `n` consecutive free ports (hack/up.sh gives replica i the port of the first plus i-1).
+fn free_ports(n: u16) -> u16 {
+    loop {
+        let first = free_port();
+        if first.checked_add(n).is_some() && (first..first + n).all(|p| std::net::TcpListener::bind(("0.0.0.0", p)).is_ok()) {
+            return first;
+        }
+    }
+}
+
 /// Waits for `cond` to hold, checking every `every`, failing after `deadline`.
 pub async fn wait_until<F, Fut>(what: &str, deadline: Duration, mut cond: F) -> Result<()>
 where
@@ -83,7 +93,9 @@ impl ControlPlane {
 
     /// Starts a new control plane in `state` with free ports; extra environment for hack/up.sh in `env`.
     pub fn start(state: &Path, env: Vec<(String, String)>) -> Result<Self> {
-        let ports = [free_port(), free_port(), free_port(), free_port()];
+        let replicas = env.iter().find(|(k, _)| k == "COZY_API_REPLICAS").map(|(_, v)| v.clone()).or_else(|| std::env::var("COZY_API_REPLICAS").ok());
+        let replicas = replicas.and_then(|r| r.parse().ok()).unwrap_or(1);
+        let ports = [free_port(), free_port(), free_port(), free_ports(replicas)];
         let mut cmd = Command::new(repo_root().join("hack/up.sh"));
         cmd.env("COZY_STATE_DIR", state)
             .env("COZY_ETCD_PORT", ports[0].to_string())
