@@ -113,6 +113,8 @@ impl ControlPlane {
         }
         let out = cmd.output().context("running hack/up.sh")?;
         if !out.status.success() {
+            // Stop what it did start, so a failed start leaves no process behind.
+            let _ = Command::new(repo_root().join("hack/down.sh")).env("COZY_STATE_DIR", state).status();
             bail!("hack/up.sh failed ({})", out.status);
         }
         Self::from_state(state.to_path_buf())
