@@ -47,7 +47,18 @@ async fn tenant_secrets_crud_over_marked_secrets_only() {
         assert_eq!(code, 404, "{method}: {body}");
         assert_eq!(body["message"], "tenantsecrets.core.cozystack.io \"plain\" not found");
     }
-    assert_eq!(raw(&admin, req("GET", &secret("plain"), None)).await.unwrap().0, 200, "the Secret itself is untouched");
+    // Nor writable: an update or patch finds nothing, and a create under its name conflicts.
+    let over = json!({"apiVersion": "core.cozystack.io/v1alpha1", "kind": "TenantSecret", "metadata": {"name": "plain"}, "stringData": {"k": "mine"}});
+    for (method, url, body) in [("PUT", format!("{path}/plain"), over.clone()), ("PATCH", format!("{path}/plain"), json!({"stringData": {"k": "mine"}}))] {
+        let (code, answer) = raw(&admin, req(method, &url, Some(body))).await.unwrap();
+        assert_eq!(code, 404, "{method}: {answer}");
+    }
+    let (code, answer) = raw(&admin, req("POST", &path, Some(over))).await.unwrap();
+    assert_eq!((code, answer["reason"].as_str()), (409, Some("AlreadyExists")), "{answer}");
+    let (code, plain) = raw(&admin, req("GET", &secret("plain"), None)).await.unwrap();
+    assert_eq!(code, 200, "the Secret itself is untouched");
+    assert_eq!(plain["data"], json!({"k": b64("v")}), "{plain}");
+    assert!(plain["metadata"].get("labels").is_none(), "still unmarked: {plain}");
 
     // Update replaces the user's labels and annotations; the marker stays.
     let mut changed = created.clone();
