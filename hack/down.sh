@@ -15,6 +15,6 @@ for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
   stop_component "$c"
 done
 rm -rf "$STATE/etcd" "$PIDS" "$LOGS" "$STATE/cmdline" "$STATE/certs" "$STATE/users" "$STATE"/*.kubeconfig "$KUBECONFIG_FILE" "$STATE/env" \
-  "$STATE/manifests" "$STATE/audit-policy.yaml"
+  "$STATE/manifests" "$STATE/audit-policy.yaml" "$STATE/charts"
 rmdir "$STATE" 2>/dev/null || true
 say "stopped"

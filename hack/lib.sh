@@ -3,7 +3,9 @@
 #   COZY_STATE_DIR (default <repo>/.local), COZY_ETCD_PORT (2379), COZY_ETCD_PEER_PORT (2380),
 #   COZY_APISERVER_PORT (6443), COZY_API_PORT (8443), COZY_API_BIN (prebuilt cozystack-api; else cargo builds it),
 #   COZY_API_REPLICAS (1; replica i listens on COZY_API_PORT+i-1), COZY_HOST_IP (the address the aggregator
-#   reaches the replicas on; the first non-loopback IPv4 address by default).
+#   reaches the replicas on; the first non-loopback IPv4 address by default), COZY_CHARTS_PORT (8090, the chart
+#   archives), COZY_HELM_CONTROLLER (1; 0 leaves Flux's helm-controller and the charts out),
+#   COZY_HELM_CONTROLLER_SELECTOR (a label selector: only the HelmReleases it selects are reconciled; all by default).
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STATE=${COZY_STATE_DIR:-$ROOT/.local}
 ETCD_PORT=${COZY_ETCD_PORT:-2379}
@@ -11,11 +13,14 @@ ETCD_PEER_PORT=${COZY_ETCD_PEER_PORT:-2380}
 APISERVER_PORT=${COZY_APISERVER_PORT:-6443}
 API_PORT=${COZY_API_PORT:-8443}
 API_REPLICAS=${COZY_API_REPLICAS:-1}
+CHARTS_PORT=${COZY_CHARTS_PORT:-8090}
+HELM_CONTROLLER=${COZY_HELM_CONTROLLER:-1}
+HELM_CONTROLLER_SELECTOR=${COZY_HELM_CONTROLLER_SELECTOR:-}
 CERTS=$STATE/certs
 PIDS=$STATE/pids
 LOGS=$STATE/logs
 KUBECONFIG_FILE=$STATE/kubeconfig
-COMPONENTS=(etcd kube-apiserver kube-controller-manager cozystack-api)
+COMPONENTS=(etcd kube-apiserver kube-controller-manager cozystack-api chart-server helm-controller)
 # The server replicas: cozystack-api, cozystack-api-2, ...
 api_replicas() { local i; echo cozystack-api; for ((i = 2; i <= API_REPLICAS; i++)); do echo "cozystack-api-$i"; done; }
 api_port() { local n=${1#cozystack-api}; n=${n#-}; echo $((API_PORT + ${n:-1} - 1)); }

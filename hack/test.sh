@@ -24,6 +24,9 @@ free_port() {
 STATE=$(mktemp -d /tmp/cozy-test.XXXXXX)
 export COZY_STATE_DIR=$STATE COZY_API_BIN=$ROOT/target/debug/cozystack-api
 export COZY_ETCD_PORT=$(free_port) COZY_ETCD_PEER_PORT=$(free_port) COZY_APISERVER_PORT=$(free_port) COZY_API_PORT=$(free_port)
+# helm-controller reconciles only the releases of the full-chain test (tests/tests/full_chain.rs labels its apps):
+# the other tests check HelmReleases as the server writes them and count their watch events exactly.
+export COZY_CHARTS_PORT=$(free_port) COZY_HELM_CONTROLLER_SELECTOR=apps.cozystack.io-e2e-full-chain=true
 cleanup() {
   local pids
   pids=$(cat "$STATE"/pids/*.pid 2>/dev/null || true)

@@ -14,7 +14,7 @@ REPLICAS=($(api_replicas))
 for c in "${COMPONENTS[@]}" "${REPLICAS[@]}"; do
   pid_alive "$c" && die "$c from an earlier run is still running but the setup is incomplete; run hack/down.sh first"
 done
-for p in "$ETCD_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT" $(for r in "${REPLICAS[@]}"; do api_port "$r"; done); do
+for p in "$ETCD_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT" $(for r in "${REPLICAS[@]}"; do api_port "$r"; done) $( ((HELM_CONTROLLER)) && echo "$CHARTS_PORT"); do
   port_in_use "$p" && die "port $p on 127.0.0.1 is already in use; stop what holds it or choose other ports (see hack/lib.sh)"
 done
 # The aggregator reaches the server through the Service's EndpointSlices, as in a cluster, picking a replica per
@@ -152,6 +152,16 @@ done
 for r in "${REPLICAS[@]}"; do wait_for "$r" ready curl -sfk "https://127.0.0.1:$(api_port "$r")/readyz"; done
 wait_for cozystack-api "Available behind the aggregator" \
   K wait --for=condition=Available --timeout=5s apiservice/v1alpha1.apps.cozystack.io apiservice/v1alpha1.core.cozystack.io
+
+if ((HELM_CONTROLLER)); then
+  # Flux's helm-controller turns the HelmReleases into what the test charts render, as in a cluster.
+  "$ROOT/hack/charts.sh"
+  start helm-controller env KUBECONFIG="$KUBECONFIG_FILE" "$BIN/helm-controller" \
+    --enable-leader-election=false --watch-all-namespaces=true --feature-gates=ExternalArtifact=true \
+    --watch-label-selector="$HELM_CONTROLLER_SELECTOR" \
+    --metrics-addr=0 --health-addr=0 --events-addr= --log-encoding=console
+  wait_for helm-controller "reconciling" grep -q 'Starting workers' "$LOGS/helm-controller.log"
+fi
 
 say "ready: kube-apiserver https://127.0.0.1:$APISERVER_PORT, cozystack-api https://127.0.0.1:$API_PORT ($API_REPLICAS replica(s)), logs in $LOGS"
 say "kubectl is $KUBECTL"

@@ -102,6 +102,9 @@ impl ControlPlane {
             .env("COZY_ETCD_PEER_PORT", ports[1].to_string())
             .env("COZY_APISERVER_PORT", ports[2].to_string())
             .env("COZY_API_PORT", ports[3].to_string())
+            .env("COZY_CHARTS_PORT", free_port().to_string())
+            // A plane of its own runs no helm-controller unless asked: its tests count HelmRelease events exactly.
+            .env("COZY_HELM_CONTROLLER", "0")
             .envs(env)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
