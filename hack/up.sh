@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Brings up a local control plane (etcd, kube-apiserver, kube-controller-manager) on loopback with cozystack-api
-# registered behind the aggregator, loads the fixture CRDs and ApplicationDefinitions, and prints how to use it.
-# Settings: see hack/lib.sh. Stop it with hack/down.sh.
+# Brings up a local control plane (etcd, kube-apiserver, kube-controller-manager) on loopback, loads the fixture
+# CRDs and ApplicationDefinitions, applies manifests/base and runs cozystack-api from it (as its ServiceAccount,
+# COZY_API_REPLICAS replicas) behind the aggregator, then Flux's helm-controller with the test charts, and prints
+# how to use it. Settings: see hack/lib.sh. Stop it with hack/down.sh.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -123,7 +124,7 @@ start kube-controller-manager "$BIN/kube-controller-manager" \
   --service-account-private-key-file="$CERTS/sa.key" --root-ca-file="$CERTS/ca.crt" \
   --use-service-account-credentials=false --leader-elect=false --bind-address=127.0.0.1 --secure-port=0
 
-say "loading CRDs, RBAC and ApplicationDefinitions"
+say "loading CRDs and ApplicationDefinitions"
 FIX=${COZY_FIXTURES:-$ROOT/tests/fixtures}
 [[ -d $FIX ]] || die "fixtures not found at $FIX (set COZY_FIXTURES)"
 K apply -f "$FIX/crds" >/dev/null
