@@ -108,6 +108,8 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
     let store_backend = Backend::with_watch_caches(backend.clone(), watch_caches);
     let apps_cache = store_backend.watch_cache(&storage::backend::HELM_RELEASES, &storage::resources::application::cache_selector());
     let core = storage::resources::core_registries(&store_backend, rbac_index.clone());
+    // WorkloadsReady and a Tenant's external IP count, recorded on the HelmReleases from monitors and Services.
+    tokio::spawn(storage::app_status::run(store_backend.clone()));
     tokio::spawn(storage::definitions::watch_definitions(store_backend, settings, state.catalog.clone(), core, on_change, definitions_synced.clone()));
 
     // Ready once the authentication settings, the definitions, the authorization index and the applications'

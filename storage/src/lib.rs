@@ -4,6 +4,7 @@
 //! - [`catalog`]: which resources are served right now, swapped atomically when definitions change.
 //! - [`error`]: the crate's error type.
 //! - [`admission`]: validating admission plugins that run on every write.
+//! - [`app_status`]: keeps what applications show of their monitors and Services on their HelmReleases.
 //! - [`backend`]: raw JSON access to the backing kube-apiserver, behind the [`backend::BackendClient`] trait
 //!   (with an in-memory implementation for tests under the `testing` feature).
 //! - [`projection`], [`store`]: the hooks a resource writes, and the verbs written once over them.
@@ -14,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod app_status;
 pub mod backend;
 pub mod catalog;
 pub mod definitions;

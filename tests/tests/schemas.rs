@@ -596,3 +596,44 @@ async fn a_client_generated_from_the_v3_document_creates_and_reads_a_postgres() 
     assert_eq!(spec["storageClass"], "fast");
     cp.kubectl_ok(&["delete", "namespace", &ns, "--wait=false"]).unwrap();
 }
+
+#[tokio::test]
+async fn generation_moves_on_spec_changes_as_a_crds_does() {
+    let cp = ControlPlane::shared();
+    let admin = cp.admin().await.unwrap();
+    let ns = namespace(cp, "generation");
+    let group = format!("generation-{}.cozystack.io", std::process::id());
+    let postgres = fixture("postgres.yaml");
+    let kinds = vec![("Postgres".to_string(), "postgreses".to_string(), spec_schema(&postgres))];
+    let mut cleanup = Cleanup::new(cp);
+    cleanup.add(format!("namespace/{ns}"));
+    cleanup.add(format!("crd/postgreses.{group}"));
+    assert!(create_crds(&admin, &group, &kinds).await.contains("Postgres"));
+    let ours = format!("{APPS}/namespaces/{ns}/postgreses");
+    let theirs = format!("/apis/{group}/v1alpha1/namespaces/{ns}/postgreses");
+    let body = json!({"apiVersion": "apps.cozystack.io/v1alpha1", "kind": "Postgres", "metadata": {"name": "db", "namespace": ns}, "spec": {"replicas": 2}});
+    let mut twin = body.clone();
+    twin["apiVersion"] = format!("{group}/v1alpha1").into();
+    let merge = |path: String, patch: Value| e2e::with_type("PATCH", &path, "application/merge-patch+json", &serde_json::to_vec(&patch).unwrap());
+    // The same steps on both: create, a label, a spec change, the same spec again, an annotation, another spec change.
+    let steps = [
+        json!({"metadata": {"labels": {"team": "a"}}}),
+        json!({"spec": {"replicas": 3}}),
+        json!({"spec": {"replicas": 3}}),
+        json!({"metadata": {"annotations": {"note": "x"}}}),
+        json!({"spec": {"size": "20Gi"}}),
+    ];
+    let mut generations: [Vec<Value>; 2] = Default::default();
+    for (i, (path, create)) in [(&ours, &body), (&theirs, &twin)].into_iter().enumerate() {
+        let (code, created) = raw(&admin, req("POST", path, Some(create.clone()))).await.unwrap();
+        assert_eq!(code, 201, "{created}");
+        generations[i].push(created["metadata"]["generation"].clone());
+        for step in &steps {
+            let (code, patched) = raw(&admin, merge(format!("{path}/db"), step.clone())).await.unwrap();
+            assert_eq!(code, 200, "{patched}");
+            generations[i].push(patched["metadata"]["generation"].clone());
+        }
+    }
+    assert_eq!(generations[0], generations[1], "generations (ours, the CRD's)");
+    assert_eq!(generations[1], [1, 1, 2, 2, 2, 3].map(|g| json!(g)));
+}

@@ -4,10 +4,13 @@
 //!   ([`ReleaseSettings`]), with Go duration parsing and formatting.
 //! - [`translate`]: Application ⇄ HelmRelease ([`to_helm_release`], [`from_helm_release`]) and ownership.
 //! - [`validate`]: create-time name rules and the reserved `_` values keys.
+//! - [`observed`]: WorkloadsReady and a Tenant's external IP count, from what the server observes of other
+//!   objects and records on the HelmRelease.
 //!
 //! This file holds the served object itself and the readiness helpers the table columns use.
 
 pub mod kind;
+pub mod observed;
 pub mod translate;
 pub mod validate;
 
@@ -72,7 +75,7 @@ pub struct ApplicationStatus {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub namespace: String,
     /// Tenant only: LoadBalancer Services with an external IP in that namespace.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, rename = "externalIPsCount", skip_serializing_if = "is_zero")]
     pub external_ips_count: i32,
 }
 

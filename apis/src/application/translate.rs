@@ -11,6 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Map, Value, json};
 
 use super::kind::{AppKind, ReleaseSettings, format_go_duration};
+use super::observed;
 use super::{API_VERSION, Application, ApplicationStatus, CONDITION_READY, CONDITION_RELEASED, Condition, TENANT_KIND};
 use crate::APPS_GROUP;
 
@@ -210,13 +211,15 @@ fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
     v.and_then(Value::as_object).map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect()).unwrap_or_default()
 }
 
-/// Shows a HelmRelease as an Application (§2.2), before defaults and before the storage layer adds
-/// WorkloadsReady and the tenant's external IP count.
+/// Shows a HelmRelease as an Application (§2.2), before defaults.
 ///
-/// Metadata keeps name (prefix stripped), namespace, uid, resourceVersion, creation and deletion
-/// timestamps, and the user labels and annotations; generation, finalizers, ownerReferences and
-/// managedFields belong to the HelmRelease and are not shown. Spec is `spec.values` without its
-/// top-level `_` keys (`_cluster`, `_namespace` come from the values Secret).
+/// Metadata keeps name (prefix stripped), namespace, uid, resourceVersion, generation (the HelmRelease's
+/// spec generation: it moves when the values do, as a custom resource's does on spec changes), creation and
+/// deletion timestamps, and the user labels and annotations; finalizers, ownerReferences and managedFields
+/// belong to the HelmRelease and are not shown. Spec is `spec.values` without its top-level `_` keys
+/// (`_cluster`, `_namespace` come from the values Secret). Status has Ready and Released from the
+/// HelmRelease, then WorkloadsReady and a Tenant's external IP count from the server's observations
+/// ([`super::observed`]).
 pub fn from_helm_release(hr: &Value, kind: &AppKind) -> Result<Application, TranslateError> {
     let obj = hr.as_object().ok_or(TranslateError::NotAnObject)?;
     let meta: ObjectMeta = match obj.get("metadata") {
@@ -237,14 +240,22 @@ pub fn from_helm_release(hr: &Value, kind: &AppKind) -> Result<Application, Tran
         None | Some(Value::Null) => Vec::new(),
         Some(c) => serde_json::from_value(c.clone()).map_err(|e| TranslateError::BadStatus(e.to_string()))?,
     };
-    let conditions = conditions
+    let mut conditions: Vec<Condition> = conditions
         .into_iter()
         .filter(|c| c.type_ == CONDITION_READY || c.type_ == CONDITION_RELEASED)
         .map(|c| Condition { observed_generation: None, ..c })
         .collect();
+    if let Some(workloads) = observed::read_annotation::<observed::WorkloadsSummary>(hr, observed::WORKLOADS_ANNOTATION) {
+        conditions.push(observed::workloads_condition(&workloads.value, hr));
+    }
 
     let namespace = meta.namespace.clone().unwrap_or_default();
-    let tenant_namespace = if kind.kind == TENANT_KIND { crate::tenant::tenant_namespace(&namespace, &name) } else { String::new() };
+    let is_tenant = kind.kind == TENANT_KIND;
+    let tenant_namespace = if is_tenant { crate::tenant::tenant_namespace(&namespace, &name) } else { String::new() };
+    let external_ips_count = match observed::read_annotation::<observed::ExternalIps>(hr, observed::EXTERNAL_IPS_ANNOTATION) {
+        Some(ips) if is_tenant => i32::try_from(ips.value.count).unwrap_or(i32::MAX),
+        _ => 0,
+    };
     Ok(Application {
         api_version: API_VERSION.into(),
         kind: kind.kind.clone(),
@@ -253,6 +264,7 @@ pub fn from_helm_release(hr: &Value, kind: &AppKind) -> Result<Application, Tran
             namespace: meta.namespace,
             uid: meta.uid,
             resource_version: meta.resource_version,
+            generation: meta.generation,
             creation_timestamp: meta.creation_timestamp,
             deletion_timestamp: meta.deletion_timestamp,
             labels: unprefixed(meta.labels.as_ref()),
@@ -261,7 +273,7 @@ pub fn from_helm_release(hr: &Value, kind: &AppKind) -> Result<Application, Tran
         },
         app_version: String::new(),
         spec,
-        status: ApplicationStatus { version, conditions, namespace: tenant_namespace, external_ips_count: 0 },
+        status: ApplicationStatus { version, conditions, namespace: tenant_namespace, external_ips_count },
     })
 }
 

@@ -223,6 +223,7 @@ fn reads_a_release_back() {
                 "namespace": "tenant-a",
                 "uid": "u-1",
                 "resourceVersion": "7",
+                "generation": 3,
                 "creationTimestamp": "2026-01-02T03:04:05Z",
                 "deletionTimestamp": "2026-01-03T00:00:00Z",
                 "labels": {"team": "x"}

@@ -95,7 +95,7 @@ pub fn application(package: &str, kind: &str, spec_schema: &Value) -> KindSchema
                 "items": meta_ref("Condition"),
             },
             "namespace": {"description": "Tenants only: the namespace the tenant owns.", "type": "string"},
-            "externalIpsCount": {"description": "Tenants only: LoadBalancer Services with an external IP in that namespace.", "type": "integer", "format": "int32"},
+            "externalIPsCount": {"description": "Tenants only: LoadBalancer Services with an external IP in that namespace.", "type": "integer", "format": "int32"},
         },
     });
     KindSchema { definitions: BTreeMap::from([(name.clone(), object), (status, status_schema)]), name }

@@ -312,6 +312,10 @@ impl FakeBackend {
         s.fail("merge_patch", name.to_string())?;
         let k = key(r, ns, name);
         let mut obj = s.objects.get(&k).cloned().ok_or_else(|| not_found(r, name))?;
+        // A resourceVersion in the patch is a precondition, as kube-apiserver makes it.
+        if patch.pointer("/metadata/resourceVersion").and_then(Value::as_str).is_some_and(|want| want != text(&obj, "/metadata/resourceVersion")) {
+            return Err(conflict(r, name, MODIFIED));
+        }
         merge(&mut obj, patch);
         s.bump(&mut obj);
         s.objects.insert(k, obj.clone());

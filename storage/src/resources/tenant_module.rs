@@ -1,7 +1,7 @@
 //! TenantModuleRegistry: `tenantmodules.core.cozystack.io`, the HelmReleases a tenant chart creates for its
 //! modules (labelled `internal.cozystack.io/tenantmodule=true`), read-only (get, list, watch).
 
-use apis::application::{CONDITION_READY, CONDITION_RELEASED, Condition};
+use apis::application::{CONDITION_READY, CONDITION_RELEASED, Condition, observed};
 use apis::table::TableColumnDefinition;
 use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
@@ -46,12 +46,18 @@ pub(crate) fn copy_fields(from: Option<&Value>, to: &mut Map<String, Value>, key
 
 /// A string map without `hidden`, or None when nothing is left.
 pub(crate) fn without(map: Option<&Value>, hidden: &str) -> Option<Value> {
+    without_all(map, &[hidden])
+}
+
+/// A string map without any of `hidden`, or None when nothing is left.
+pub(crate) fn without_all(map: Option<&Value>, hidden: &[&str]) -> Option<Value> {
     let mut m = map.and_then(Value::as_object).cloned()?;
-    m.remove(hidden);
+    m.retain(|k, _| !hidden.contains(&k.as_str()));
     (!m.is_empty()).then_some(Value::Object(m))
 }
 
 /// The TenantModule of a HelmRelease (upstream's conversion): name as is, labels without the module label,
+/// annotations without the server's observations (`apis::application::observed`),
 /// `appVersion` from `spec.chart.spec.version`, `status.version` from `lastAttemptedRevision`, and the Ready and
 /// Released conditions. None for a HelmRelease that is not a module.
 pub fn from_helm_release(hr: &Value) -> Option<Value> {
@@ -60,11 +66,14 @@ pub fn from_helm_release(hr: &Value) -> Option<Value> {
     }
     let src = hr.get("metadata");
     let mut meta = Map::new();
-    copy_fields(src, &mut meta, &["name", "namespace", "uid", "resourceVersion", "creationTimestamp", "deletionTimestamp"]);
+    copy_fields(src, &mut meta, &["name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp"]);
     if let Some(l) = without(src.and_then(|m| m.get("labels")), MODULE_LABEL) {
         meta.insert("labels".into(), l);
     }
-    copy_fields(src, &mut meta, &["annotations"]);
+    // Every annotation but the server's own observations (docs/compatibility.md).
+    if let Some(a) = without_all(src.and_then(|m| m.get("annotations")), &[observed::WORKLOADS_ANNOTATION, observed::EXTERNAL_IPS_ANNOTATION]) {
+        meta.insert("annotations".into(), a);
+    }
     let mut out = json!({"apiVersion": format!("{}/{}", apis::CORE_GROUP, apis::VERSION), "kind": KIND, "metadata": meta});
     if let Some(v) = hr.pointer("/spec/chart/spec/version").and_then(Value::as_str).filter(|v| !v.is_empty()) {
         out["appVersion"] = v.into();

@@ -106,6 +106,22 @@ impl WatchCache {
         self.shared.read().rv()
     }
 
+    /// True once the first list is in.
+    pub fn is_synced(&self) -> bool {
+        self.shared.read().synced()
+    }
+
+    /// The current objects of every namespace, and the resourceVersion they are current at.
+    pub fn objects(&self) -> (Vec<Arc<super::entry::Entry>>, u64) {
+        let s = self.shared.read();
+        (s.snapshot(""), s.rv())
+    }
+
+    /// A receiver that sees every change of the cache.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.shared.changed.subscribe()
+    }
+
     async fn current_rv(&self) -> Result<u64, StorageError> {
         self.shared.source.current_rv().await.map_err(StorageError::from)
     }
