@@ -67,6 +67,42 @@ pub fn reserved_keys(spec: &Value) -> Option<String> {
     Some(format!("values key {key:?} is reserved (keys starting with '_' are not allowed)"))
 }
 
+/// The legacy `resourcesPreset` names and the instance types that replaced them.
+pub const LEGACY_PRESETS: &[(&str, &str)] = &[
+    ("nano", "t1.nano"),
+    ("micro", "t1.micro"),
+    ("small", "t1.small"),
+    ("medium", "c1.small"),
+    ("large", "c1.medium"),
+    ("xlarge", "c1.large"),
+    ("2xlarge", "c1.xlarge"),
+];
+
+/// Every `resourcesPreset` anywhere in `spec` naming a legacy preset: (its path, the preset, what replaces it).
+/// Such a spec is accepted; the server logs a warning for operators, as upstream does.
+pub fn legacy_presets(spec: &Value) -> Vec<(String, &'static str, &'static str)> {
+    fn walk(v: &Value, path: &str, out: &mut Vec<(String, &'static str, &'static str)>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let here = format!("{path}.{k}");
+                    if k == "resourcesPreset"
+                        && let Some(&(old, new)) = x.as_str().and_then(|p| LEGACY_PRESETS.iter().find(|(old, _)| *old == p))
+                    {
+                        out.push((here.clone(), old, new));
+                    }
+                    walk(x, &here, out);
+                }
+            }
+            Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| walk(x, &format!("{path}[{i}]"), out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(spec, "spec", &mut out);
+    out
+}
+
 fn is_tenant_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase()) && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -179,5 +215,23 @@ mod tests {
         for (what, spec, want) in cases {
             assert_eq!(reserved_keys(&spec).as_deref(), want, "{what}");
         }
+    }
+
+    #[test]
+    fn legacy_presets_are_found_anywhere_with_their_replacements() {
+        let spec = json!({
+            "resourcesPreset": "nano",
+            "nodeGroups": {"md0": {"resourcesPreset": "2xlarge"}},
+            "addons": [{"resourcesPreset": "medium"}, {"resourcesPreset": "u1.large"}],
+            "other": "small"
+        });
+        let found = legacy_presets(&spec);
+        let want = [
+            ("spec.addons[0].resourcesPreset", "medium", "c1.small"),
+            ("spec.nodeGroups.md0.resourcesPreset", "2xlarge", "c1.xlarge"),
+            ("spec.resourcesPreset", "nano", "t1.nano"),
+        ];
+        assert_eq!(found, want.map(|(p, o, n)| (p.to_string(), o, n)));
+        assert!(legacy_presets(&json!({"resourcesPreset": "t1.nano"})).is_empty());
     }
 }

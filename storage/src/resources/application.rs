@@ -81,6 +81,10 @@ impl ApplicationRegistry {
         if let Some(msg) = obj.get("spec").and_then(app::reserved_keys) {
             return Err(Status::bad_request(msg).into());
         }
+        for (path, preset, replacement) in obj.get("spec").map(app::validate::legacy_presets).unwrap_or_default() {
+            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+            tracing::warn!(kind = %self.kind.kind, name, field = %path, preset, replacement, "legacy resourcesPreset; use the instance type instead");
+        }
         let mut unknown = unknown_fields(obj);
         let spec = obj.as_object_mut().map(|o| o.entry("spec").or_insert_with(|| Value::Object(Default::default())));
         let Some(spec) = spec else { return Err(Status::bad_request("the object must be a JSON object").into()) };
