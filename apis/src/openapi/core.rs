@@ -83,7 +83,7 @@ pub fn option() -> KindSchema {
         "type": "object",
         "required": ["value"],
         "properties": {
-            "value": {"description": "The string the choice writes into the field.", "type": "string", "default": ""},
+            "value": {"description": "The string the choice writes into the field.", "type": "string"},
             "label": {"description": "A title to show instead of the value.", "type": "string"},
             "description": {"description": "Helper text, such as how many devices are available or the size of a disk.", "type": "string"},
             "default": {"description": "True for the choice to preselect while the field is empty (the default StorageClass).", "type": "boolean"},
