@@ -57,7 +57,8 @@ fn name_providers_sort_object_names() {
 #[test]
 fn app_kinds_are_distinct_and_sorted() {
     let def = |name: &str, kind: Value| json!({"metadata": {"name": name}, "spec": {"application": {"kind": kind}}});
-    let defs = vec![def("redis", json!("Redis")), def("postgres", json!("Postgres")), def("pg2", json!("Postgres")), def("broken", json!("")), json!({"spec": {}})];
+    let defs =
+        vec![def("redis", json!("Redis")), def("postgres", json!("Postgres")), def("pg2", json!("Postgres")), def("broken", json!("")), json!({"spec": {}})];
     assert_eq!(values(&Provider::AppKind.items(&[defs])), ["Postgres", "Redis"]);
 }
 
@@ -103,11 +104,7 @@ fn gpus_intersect_the_permitted_devices_with_node_allocatable() {
     let got: Vec<(&str, &str)> = items.iter().map(|i| (i.value.as_str(), i.description.as_str())).collect();
     assert_eq!(
         got,
-        [
-            ("nvidia.com/A100", GPU_UNAVAILABLE),
-            ("nvidia.com/GP100", "3 available on node-a, node-b"),
-            ("nvidia.com/GRID_T4-1Q", "4 available on node-c"),
-        ]
+        [("nvidia.com/A100", GPU_UNAVAILABLE), ("nvidia.com/GP100", "3 available on node-a, node-b"), ("nvidia.com/GRID_T4-1Q", "4 available on node-c"),]
     );
     assert!(items.iter().all(|i| i.label.is_empty() && !i.default));
     // Nothing permitted, or no KubeVirt: nothing offered, whatever the nodes have.
@@ -150,7 +147,11 @@ fn vm_disks_come_from_vmdisk_releases_with_their_size() {
         release("vm-disk-blank", vm_disk_labels("blank"), json!({})),
         release("vm-disk-numeric", vm_disk_labels("numeric"), json!({"storage": 1073741824_u64})),
         // Other kinds, and releases without the ownership labels, are not disks.
-        release("postgres-db", json!({"apps.cozystack.io/application.kind": "Postgres", "apps.cozystack.io/application.group": "apps.cozystack.io"}), json!({"storage": "1Gi"})),
+        release(
+            "postgres-db",
+            json!({"apps.cozystack.io/application.kind": "Postgres", "apps.cozystack.io/application.group": "apps.cozystack.io"}),
+            json!({"storage": "1Gi"}),
+        ),
         release("vm-disk-unlabelled", json!({}), json!({"storage": "1Gi"})),
     ];
     let items = Provider::VmDisk.items(&[defs, releases.clone()]);

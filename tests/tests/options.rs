@@ -98,22 +98,52 @@ async fn options_from_core_resources_backups_and_applications() {
     let backups = "/apis/backups.cozystack.io/v1alpha1";
     for (where_, names) in [(&ns, ["weekly", "daily"]), (&other, ["theirs", "alien"])] {
         for name in names {
-            create(&admin, &format!("{backups}/namespaces/{where_}/plans"), json!({"apiVersion": "backups.cozystack.io/v1alpha1", "kind": "Plan", "metadata": {"name": name}})).await;
-            create(&admin, &format!("{backups}/namespaces/{where_}/backups"), json!({"apiVersion": "backups.cozystack.io/v1alpha1", "kind": "Backup", "metadata": {"name": format!("{name}-1")}})).await;
+            create(
+                &admin,
+                &format!("{backups}/namespaces/{where_}/plans"),
+                json!({"apiVersion": "backups.cozystack.io/v1alpha1", "kind": "Plan", "metadata": {"name": name}}),
+            )
+            .await;
+            create(
+                &admin,
+                &format!("{backups}/namespaces/{where_}/backups"),
+                json!({"apiVersion": "backups.cozystack.io/v1alpha1", "kind": "Backup", "metadata": {"name": format!("{name}-1")}}),
+            )
+            .await;
         }
     }
     let backup_class = format!("{tag}-s3");
-    create(&admin, &format!("{backups}/backupclasses"), json!({"apiVersion": "backups.cozystack.io/v1alpha1", "kind": "BackupClass", "metadata": {"name": backup_class}})).await;
+    create(
+        &admin,
+        &format!("{backups}/backupclasses"),
+        json!({"apiVersion": "backups.cozystack.io/v1alpha1", "kind": "BackupClass", "metadata": {"name": backup_class}}),
+    )
+    .await;
     // vmdisk: VMDisk applications, created through this server; storagepool: pools in any release's values.
     for (name, spec) in [("data", json!({"storage": "7Gi"})), ("boot", json!({}))] {
-        create(&admin, &format!("{APPS}/namespaces/{ns}/vmdisks"), json!({"apiVersion": "apps.cozystack.io/v1alpha1", "kind": "VMDisk", "metadata": {"name": name}, "spec": spec})).await;
+        create(
+            &admin,
+            &format!("{APPS}/namespaces/{ns}/vmdisks"),
+            json!({"apiVersion": "apps.cozystack.io/v1alpha1", "kind": "VMDisk", "metadata": {"name": name}, "spec": spec}),
+        )
+        .await;
     }
-    create(&admin, &format!("{APPS}/namespaces/{other}/vmdisks"), json!({"apiVersion": "apps.cozystack.io/v1alpha1", "kind": "VMDisk", "metadata": {"name": "theirs"}, "spec": {}})).await;
+    create(
+        &admin,
+        &format!("{APPS}/namespaces/{other}/vmdisks"),
+        json!({"apiVersion": "apps.cozystack.io/v1alpha1", "kind": "VMDisk", "metadata": {"name": "theirs"}, "spec": {}}),
+    )
+    .await;
     let seaweedfs = |values: Value| {
         json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease", "metadata": {"name": "seaweedfs"},
                "spec": {"interval": "5m", "chart": {"spec": {"chart": "seaweedfs", "sourceRef": {"kind": "HelmRepository", "name": "cozystack-apps"}}}, "values": values}})
     };
-    create(&admin, &format!("{HRS}/namespaces/{ns}/helmreleases"), seaweedfs(json!({"volume": {"pools": {"ssd": {}, "hdd": {}}, "zones": {"dc1": {"pools": {"archive": {}}}}}}))).await;
+    create(
+        &admin,
+        &format!("{HRS}/namespaces/{ns}/helmreleases"),
+        seaweedfs(json!({"volume": {"pools": {"ssd": {}, "hdd": {}}, "zones": {"dc1": {"pools": {"archive": {}}}}}})),
+    )
+    .await;
     create(&admin, &format!("{HRS}/namespaces/{other}/helmreleases"), seaweedfs(json!({"volume": {"pools": {"theirs": {}}}}))).await;
 
     // Each provider's items, as the tenant user sees them.
@@ -195,7 +225,8 @@ async fn options_from_core_resources_backups_and_applications() {
     let path = format!(
         "{CORE}/namespaces/{ns}/options?watch=1&timeoutSeconds=2&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&fieldSelector=metadata.name%3Dplan"
     );
-    let (code, body) = tokio::time::timeout(Duration::from_secs(20), raw(&client, req("GET", &path, None))).await.expect("the watch ends at its timeout").unwrap();
+    let (code, body) =
+        tokio::time::timeout(Duration::from_secs(20), raw(&client, req("GET", &path, None))).await.expect("the watch ends at its timeout").unwrap();
     assert_eq!(code, 200);
     let events: Vec<Value> = body.as_str().unwrap_or_else(|| panic!("two events: {body}")).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(events.len(), 2, "{events:?}");
@@ -206,7 +237,11 @@ async fn options_from_core_resources_backups_and_applications() {
     for name in [&default_sc, &plain_sc] {
         cp.kubectl_ok(&["delete", "storageclass", name]).unwrap();
     }
-    cp.kubectl_ok(&["delete", "pvc", "-n", "cozy-public", &format!("vm-default-images-{image}"), &format!("{tag}-scratch"), "--wait=false"]).unwrap();
+    for pvc in [format!("vm-default-images-{image}"), format!("{tag}-scratch")] {
+        cp.kubectl_ok(&["delete", "pvc", "-n", "cozy-public", &pvc, "--wait=false"]).unwrap();
+        // No controller here removes the PVC protection finalizer.
+        cp.kubectl_ok(&["patch", "pvc", "-n", "cozy-public", &pvc, "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#]).unwrap();
+    }
     cp.kubectl_ok(&["delete", "backupclass.backups.cozystack.io", &backup_class]).unwrap();
     cp.kubectl_ok(&["delete", "namespace", &ns, &other, "--wait=false"]).unwrap();
 }
@@ -224,11 +259,25 @@ fn crds() -> Vec<(&'static str, Value)> {
         ("/apis/kubevirt.io/v1/kubevirts", crd("kubevirt.io", "v1", "kubevirts", "kubevirt", "KubeVirt", "Namespaced")),
         (
             "/apis/instancetype.kubevirt.io/v1beta1/virtualmachineclusterinstancetypes",
-            crd("instancetype.kubevirt.io", "v1beta1", "virtualmachineclusterinstancetypes", "virtualmachineclusterinstancetype", "VirtualMachineClusterInstancetype", "Cluster"),
+            crd(
+                "instancetype.kubevirt.io",
+                "v1beta1",
+                "virtualmachineclusterinstancetypes",
+                "virtualmachineclusterinstancetype",
+                "VirtualMachineClusterInstancetype",
+                "Cluster",
+            ),
         ),
         (
             "/apis/instancetype.kubevirt.io/v1beta1/virtualmachineclusterpreferences",
-            crd("instancetype.kubevirt.io", "v1beta1", "virtualmachineclusterpreferences", "virtualmachineclusterpreference", "VirtualMachineClusterPreference", "Cluster"),
+            crd(
+                "instancetype.kubevirt.io",
+                "v1beta1",
+                "virtualmachineclusterpreferences",
+                "virtualmachineclusterpreference",
+                "VirtualMachineClusterPreference",
+                "Cluster",
+            ),
         ),
         (
             "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions",

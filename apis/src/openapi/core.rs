@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{KindSchema, V3_REFS};
 use super::kinds::{api_version_property, kind_property, metadata_property, reference};
 use super::meta::meta_ref;
+use super::{KindSchema, V3_REFS};
 
 fn package() -> String {
     super::package(crate::CORE_GROUP, crate::VERSION)

@@ -69,7 +69,8 @@ fn populated() -> Arc<FakeBackend> {
     fake.put(&NODES, json!({"metadata": {"name": "worker-2"}, "status": {"allocatable": {"nvidia.com/A10": "1", "cpu": "8"}}}));
     fake.put(&NODES, json!({"metadata": {"name": "worker-1"}, "status": {"allocatable": {"nvidia.com/A10": "2"}}}));
     let labels = |kind: &str, name: &str| json!({"apps.cozystack.io/application.kind": kind, "apps.cozystack.io/application.group": "apps.cozystack.io", "apps.cozystack.io/application.name": name});
-    let hr = |ns: &str, name: &str, labels: Value, values: Value| json!({"metadata": {"name": name, "namespace": ns, "labels": labels}, "spec": {"values": values}});
+    let hr =
+        |ns: &str, name: &str, labels: Value, values: Value| json!({"metadata": {"name": name, "namespace": ns, "labels": labels}, "spec": {"values": values}});
     fake.put(&HELM_RELEASES, hr(NS, "vm-disk-root", labels("VMDisk", "root"), json!({"storage": "20Gi"})));
     fake.put(&HELM_RELEASES, hr(NS, "seaweedfs", json!({}), json!({"volume": {"pools": {"ssd": {}}, "zones": {"a": {"pools": {"hdd": {}}}}}})));
     fake.put(&HELM_RELEASES, hr("tenant-other", "vm-disk-theirs", labels("VMDisk", "theirs"), json!({"storage": "1Gi", "volume": {"pools": {"theirs": {}}}})));
@@ -96,7 +97,10 @@ async fn every_provider_answers_its_items() {
         ("appkind", json!([{"value": "Postgres"}, {"value": "VMDisk"}])),
         ("backup", json!([{"value": "backup-1"}, {"value": "backup-2"}])),
         ("backupclass", json!([{"value": "minio"}, {"value": "s3"}])),
-        ("gpu", json!([{"value": "nvidia.com/A10", "description": "3 available on worker-1, worker-2"}, {"value": "nvidia.com/T4", "description": "not currently available on any node"}])),
+        (
+            "gpu",
+            json!([{"value": "nvidia.com/A10", "description": "3 available on worker-1, worker-2"}, {"value": "nvidia.com/T4", "description": "not currently available on any node"}]),
+        ),
         ("image", json!([{"value": "alpine"}, {"value": "ubuntu"}])),
         ("instanceprofile", json!([{"value": "ubuntu"}])),
         ("instancetype", json!([{"value": "cx1.large"}, {"value": "u1.medium"}])),
@@ -184,7 +188,11 @@ async fn a_failing_provider_fails_its_get_and_is_left_out_of_lists() {
     fake.fail_next("list", status_error(403, "Forbidden", "applicationdefinitions.cozystack.io is forbidden"));
     let status = reg.get(&ctx(NS), "appkind").await.unwrap_err().to_status();
     assert_eq!((status.code, status.reason.as_str()), (500, "InternalError"));
-    assert!(status.message.starts_with("Internal error occurred: compute options for \"appkind\": list applicationdefinitions.cozystack.io:"), "{}", status.message);
+    assert!(
+        status.message.starts_with("Internal error occurred: compute options for \"appkind\": list applicationdefinitions.cozystack.io:"),
+        "{}",
+        status.message
+    );
 
     // The first read of a list is appkind's (definitions): appkind and vmdisk, which shares it, drop out.
     fake.fail_next("list", status_error(500, "InternalError", "etcd is down"));
@@ -230,7 +238,8 @@ async fn a_watch_sends_the_current_options_then_stays_open() {
     assert!(next_within(&mut stream, Duration::from_millis(200)).await.is_none(), "nothing more, and the stream does not end");
 
     // WatchList: the initial events end with the marked bookmark.
-    let opts = ListOptions { send_initial_events: Some(true), field_selector: FieldSelector::parse("metadata.name=storageclass").unwrap(), ..Default::default() };
+    let opts =
+        ListOptions { send_initial_events: Some(true), field_selector: FieldSelector::parse("metadata.name=storageclass").unwrap(), ..Default::default() };
     let mut stream = reg.watch(&ctx(NS), &opts).await.unwrap();
     let added = next_within(&mut stream, Duration::from_secs(1)).await.unwrap();
     assert_eq!((added.event_type, added.object["metadata"]["name"].as_str()), (EventType::Added, Some("storageclass")));
