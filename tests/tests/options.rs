@@ -225,9 +225,11 @@ async fn options_from_core_resources_backups_and_applications() {
     let path = format!(
         "{CORE}/namespaces/{ns}/options?watch=1&timeoutSeconds=2&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&fieldSelector=metadata.name%3Dplan"
     );
+    let started = std::time::Instant::now();
     let (code, body) =
         tokio::time::timeout(Duration::from_secs(20), raw(&client, req("GET", &path, None))).await.expect("the watch ends at its timeout").unwrap();
     assert_eq!(code, 200);
+    assert!(started.elapsed() >= Duration::from_millis(1900), "the watch stays open until its timeout: {:?}", started.elapsed());
     let events: Vec<Value> = body.as_str().unwrap_or_else(|| panic!("two events: {body}")).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(events.len(), 2, "{events:?}");
     assert_eq!((events[0]["type"].as_str(), events[0]["object"]["metadata"]["name"].as_str()), (Some("ADDED"), Some("plan")));
