@@ -11,6 +11,7 @@
 //! - [`user`]: the caller's identity.
 //! - [`schema`]: structural schemas: defaulting, pruning, validation and CEL rules.
 //! - [`resource`]: the description of a served resource, and those of the core.cozystack.io resources.
+//! - [`option`]: the Option resource's providers, pure functions from backend lists to dropdown items.
 //! - [`openapi`]: the OpenAPI v2 and v3 documents of the served resources.
 //! - [`yaml`]: YAML request bodies decoded with a bound on their nesting.
 //! - [`fixtures`]: where the repository's test fixtures are, for the tests and tools of every crate.
@@ -23,6 +24,7 @@ pub mod fixtures;
 pub mod meta;
 pub mod names;
 pub mod openapi;
+pub mod option;
 pub mod resource;
 pub mod schema;
 pub mod selector;

@@ -82,9 +82,14 @@ impl ResourceInfo {
         Self::core("tenantsecrets", "tenantsecret", "TenantSecret", true, ALL_VERBS.iter().copied().filter(|v| *v != "deletecollection").collect())
     }
 
+    /// Option: namespaced, read-only; one object per provider of dropdown choices.
+    pub fn option() -> Self {
+        Self::core(crate::option::PLURAL, "option", crate::option::KIND, true, READ_VERBS.to_vec())
+    }
+
     /// Every core.cozystack.io resource.
     pub fn core_resources() -> Vec<Self> {
-        vec![Self::tenant_namespace(), Self::tenant_module(), Self::tenant_secret()]
+        vec![Self::tenant_namespace(), Self::tenant_module(), Self::tenant_secret(), Self::option()]
     }
 }
 

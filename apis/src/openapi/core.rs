@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::KindSchema;
 use super::kinds::{api_version_property, kind_property, metadata_property, reference};
 use super::meta::meta_ref;
+use super::{KindSchema, V3_REFS};
 
 fn package() -> String {
     super::package(crate::CORE_GROUP, crate::VERSION)
@@ -65,4 +65,35 @@ pub fn tenant_secret() -> KindSchema {
         "type": {"description": "Used to facilitate programmatic handling of secret data.", "type": "string"},
     });
     schema("TenantSecret", "TenantSecret is a Secret that belongs to a tenant's applications.", extra, vec![])
+}
+
+/// Option: the choices of one dashboard dropdown, computed on read.
+pub fn option() -> KindSchema {
+    let spec = format!("{}.OptionSpec", package());
+    let item = format!("{}.OptionItem", package());
+    let spec_schema = json!({
+        "description": "OptionSpec is what one source offers.",
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": format!("{V3_REFS}{item}")}},
+        },
+    });
+    let item_schema = json!({
+        "description": "OptionItem is one choice of a dropdown.",
+        "type": "object",
+        "required": ["value"],
+        "properties": {
+            "value": {"description": "The string the choice writes into the field.", "type": "string"},
+            "label": {"description": "A title to show instead of the value.", "type": "string"},
+            "description": {"description": "Helper text, such as how many devices are available or the size of a disk.", "type": "string"},
+            "default": {"description": "True for the choice to preselect while the field is empty (the default StorageClass).", "type": "boolean"},
+        },
+    });
+    let extra = json!({"spec": reference(&spec, "The items of the source.")});
+    schema(
+        "Option",
+        "Option is the list of choices of one dashboard dropdown, named by its source (gpu, storageclass, ...) and computed from cluster state on every read.",
+        extra,
+        vec![(spec, spec_schema), (item, item_schema)],
+    )
 }

@@ -55,6 +55,7 @@ fn core() -> Vec<Resource> {
             let schema = match info.kind.as_str() {
                 "TenantNamespace" => core::tenant_namespace(),
                 "TenantModule" => core::tenant_module(),
+                "Option" => core::option(),
                 _ => core::tenant_secret(),
             };
             Resource { info, schema }
@@ -151,6 +152,8 @@ fn v2_document_is_self_contained_and_v2_only() {
     for (name, def) in defs.iter().filter(|(k, _)| k.starts_with("com.github.cozystack")) {
         let mut found = Vec::new();
         find_all(def, "default", String::new(), &mut found);
+        // A property named `default` (OptionItem's) is no default.
+        found.retain(|(path, _)| !path.ends_with("/properties/default"));
         assert!(found.is_empty(), "{name}: v2 carries no defaults, as kube-apiserver's v2 of a CRD: {:?}", found.first());
     }
     let meta = &defs["com.github.cozystack.cozystack.pkg.apis.apps.v1alpha1.Postgres"]["properties"]["metadata"];
@@ -258,6 +261,13 @@ fn operations_follow_the_verbs_served() {
         (format!("{p}/watch/namespaces/{{namespace}}/tenantsecrets"), "get watchCoreCozystackIoV1alpha1NamespacedTenantSecretList"),
         (format!("{p}/watch/namespaces/{{namespace}}/tenantsecrets/{{name}}"), "get watchCoreCozystackIoV1alpha1NamespacedTenantSecret"),
         (format!("{p}/watch/tenantsecrets"), "get watchCoreCozystackIoV1alpha1TenantSecretListForAllNamespaces"),
+        // Namespaced, read-only.
+        (format!("{p}/namespaces/{{namespace}}/options"), "get listCoreCozystackIoV1alpha1NamespacedOption"),
+        (format!("{p}/namespaces/{{namespace}}/options/{{name}}"), "get readCoreCozystackIoV1alpha1NamespacedOption"),
+        (format!("{p}/options"), "get listCoreCozystackIoV1alpha1OptionForAllNamespaces"),
+        (format!("{p}/watch/namespaces/{{namespace}}/options"), "get watchCoreCozystackIoV1alpha1NamespacedOptionList"),
+        (format!("{p}/watch/namespaces/{{namespace}}/options/{{name}}"), "get watchCoreCozystackIoV1alpha1NamespacedOption"),
+        (format!("{p}/watch/options"), "get watchCoreCozystackIoV1alpha1OptionListForAllNamespaces"),
     ]
     .into_iter()
     .map(|(a, b)| (a, b.to_string()))
@@ -337,6 +347,7 @@ fn generic_and_core_schemas_are_named_as_upstream() {
         (core::tenant_module().name, "com.github.cozystack.cozystack.pkg.apis.core.v1alpha1.TenantModule"),
         (core::tenant_secret().name, "com.github.cozystack.cozystack.pkg.apis.core.v1alpha1.TenantSecret"),
         (kinds::generic(&package("core.cozystack.io", "v1alpha1"), "Option").name, "com.github.cozystack.cozystack.pkg.apis.core.v1alpha1.Option"),
+        (core::option().name, "com.github.cozystack.cozystack.pkg.apis.core.v1alpha1.Option"),
         (app("Postgres", "postgreses", &json!({})).schema.name, "com.github.cozystack.cozystack.pkg.apis.apps.v1alpha1.Postgres"),
     ];
     for (got, want) in rows {

@@ -77,5 +77,5 @@ async fn published_verbs_are_served_and_served_verbs_are_published() {
             assert!(published[&key].contains(verb), "{plural}.{group}: {verb} is served but not published");
         }
     }
-    assert_eq!(published.len(), 34, "31 application kinds and 3 core resources");
+    assert_eq!(published.len(), 35, "31 application kinds and 4 core resources");
 }
