@@ -3,9 +3,10 @@
 //! - [`application`]: one registry per ApplicationDefinition (apps.cozystack.io).
 //! - [`tenant_quota`]: the hierarchical quota check of Tenant writes.
 //! - [`tenant_namespace`], [`tenant_module`], [`tenant_secret`]: the tenant resources of core.cozystack.io,
-//!   gathered by [`core_registries`].
+//!   gathered by [`core_registries`] with [`security_group`] (sdn.cozystack.io).
 
 pub mod application;
+pub mod security_group;
 pub mod tenant_module;
 pub mod tenant_namespace;
 pub mod tenant_quota;
@@ -18,12 +19,14 @@ use crate::rbac_index::RbacIndex;
 use crate::registry::Registry;
 use crate::store::Store;
 
-/// The core.cozystack.io resources, served whatever the definitions say, keyed by (group, plural).
+/// The resources served whatever the definitions say (core.cozystack.io's and SecurityGroup), keyed by (group,
+/// plural).
 pub fn core_registries(backend: &Backend, index: Arc<RbacIndex>) -> crate::catalog::Resources {
-    let registries: [Arc<dyn Registry>; 3] = [
+    let registries: [Arc<dyn Registry>; 4] = [
         Arc::new(tenant_namespace::TenantNamespaceRegistry::new(index, backend.watch_cache_config().bookmark_interval)),
         Arc::new(Store::new(Arc::new(tenant_module::TenantModuleRegistry::new()), backend.clone())),
         Arc::new(Store::new(Arc::new(tenant_secret::TenantSecretRegistry::new()), backend.clone())),
+        Arc::new(Store::new(Arc::new(security_group::SecurityGroupRegistry::new()), backend.clone())),
     ];
     registries.into_iter().map(|r| ((r.info().group.clone(), r.info().plural.clone()), r)).collect()
 }
