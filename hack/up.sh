@@ -152,7 +152,8 @@ for r in "${REPLICAS[@]}"; do
 done
 for r in "${REPLICAS[@]}"; do wait_for "$r" ready curl -sfk "https://127.0.0.1:$(api_port "$r")/readyz"; done
 wait_for cozystack-api "Available behind the aggregator" \
-  K wait --for=condition=Available --timeout=5s apiservice/v1alpha1.apps.cozystack.io apiservice/v1alpha1.core.cozystack.io
+  K wait --for=condition=Available --timeout=5s apiservice/v1alpha1.apps.cozystack.io apiservice/v1alpha1.core.cozystack.io \
+    apiservice/v1alpha1.sdn.cozystack.io
 
 if ((HELM_CONTROLLER)); then
   # Flux's helm-controller turns the HelmReleases into what the test charts render, as in a cluster.

@@ -12,6 +12,7 @@
 //! - [`schema`]: structural schemas: defaulting, pruning, validation and CEL rules.
 //! - [`resource`]: the description of a served resource, and those of the core.cozystack.io resources.
 //! - [`option`]: the Option resource's providers, pure functions from backend lists to dropdown items.
+//! - [`security_group`]: SecurityGroup (sdn.cozystack.io) and its projection onto a CiliumNetworkPolicy.
 //! - [`openapi`]: the OpenAPI v2 and v3 documents of the served resources.
 //! - [`yaml`]: YAML request bodies decoded with a bound on their nesting.
 //! - [`fixtures`]: where the repository's test fixtures are, for the tests and tools of every crate.
@@ -27,6 +28,7 @@ pub mod openapi;
 pub mod option;
 pub mod resource;
 pub mod schema;
+pub mod security_group;
 pub mod selector;
 pub mod status;
 pub mod table;
@@ -38,5 +40,7 @@ pub mod yaml;
 pub const APPS_GROUP: &str = "apps.cozystack.io";
 /// The API group of the tenant resources (TenantNamespace, TenantModule, TenantSecret).
 pub const CORE_GROUP: &str = "core.cozystack.io";
-/// The only version served in both groups.
+/// The API group of SecurityGroups.
+pub const SDN_GROUP: &str = "sdn.cozystack.io";
+/// The only version served in every group.
 pub const VERSION: &str = "v1alpha1";

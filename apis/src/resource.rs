@@ -1,5 +1,6 @@
 //! What describes a served resource (names, kind, scope, verbs), read alike by discovery, routing and the
-//! OpenAPI documents, and the descriptions of the core.cozystack.io resources, written once here.
+//! OpenAPI documents, and the descriptions of the resources served whatever the definitions say (those of
+//! core.cozystack.io, and SecurityGroup), written once here.
 
 use crate::application::AppKind;
 
@@ -87,9 +88,32 @@ impl ResourceInfo {
         Self::core(crate::option::PLURAL, "option", crate::option::KIND, true, READ_VERBS.to_vec())
     }
 
+    /// SecurityGroup of sdn.cozystack.io: namespaced, every verb but deletecollection, as upstream serves it.
+    pub fn security_group() -> Self {
+        use crate::security_group as sg;
+        Self {
+            group: crate::SDN_GROUP.into(),
+            version: crate::VERSION.into(),
+            plural: sg::PLURAL.into(),
+            singular: sg::SINGULAR.into(),
+            kind: sg::KIND.into(),
+            namespaced: true,
+            verbs: ALL_VERBS.iter().copied().filter(|v| *v != "deletecollection").collect(),
+            short_names: vec![],
+            categories: vec![],
+        }
+    }
+
     /// Every core.cozystack.io resource.
     pub fn core_resources() -> Vec<Self> {
         vec![Self::tenant_namespace(), Self::tenant_module(), Self::tenant_secret(), Self::option()]
+    }
+
+    /// Every resource served whatever the definitions say: the core.cozystack.io ones and SecurityGroup.
+    pub fn fixed_resources() -> Vec<Self> {
+        let mut all = Self::core_resources();
+        all.push(Self::security_group());
+        all
     }
 }
 

@@ -49,7 +49,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
     tokio::spawn(watch_authentication_config(authn_client.clone(), auth_config.clone(), auth_loaded.clone()));
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let catalog = Arc::new(storage::catalog::Catalog::new(vec![apis::APPS_GROUP.into(), apis::CORE_GROUP.into()]));
+    let catalog = Arc::new(storage::catalog::Catalog::new(vec![apis::APPS_GROUP.into(), apis::CORE_GROUP.into(), apis::SDN_GROUP.into()]));
     let state = Arc::new(ServerState {
         authenticator: Authenticator::new(auth_config, flags.authentication_token_webhook.then(|| TokenReviewer::new(authn_client)), flags.anonymous_auth),
         authorizer: Authorizer::new(

@@ -199,7 +199,7 @@ async fn announce(backend: &Backend, served: &[String]) {
     });
     let hash = hex::encode(&sha2::Sha256::digest(format!("{started}|{}", served.join(",")).as_bytes())[..8]);
     let patch = serde_json::json!({"metadata": {"annotations": {SERVED_HASH_ANNOTATION: hash}}});
-    for group in [apis::APPS_GROUP, apis::CORE_GROUP] {
+    for group in [apis::APPS_GROUP, apis::CORE_GROUP, apis::SDN_GROUP] {
         let name = format!("{}.{group}", apis::VERSION);
         match backend.merge_patch(&API_SERVICES, "", &name, &patch).await {
             Ok(_) => {}

@@ -305,6 +305,8 @@ pub fn unique(prefix: &str) -> String {
 pub const APPS: &str = "/apis/apps.cozystack.io/v1alpha1";
 /// Path of the core.cozystack.io group version (TenantNamespace, TenantModule, TenantSecret).
 pub const CORE: &str = "/apis/core.cozystack.io/v1alpha1";
+/// Path of the SecurityGroup group version.
+pub const SDN: &str = "/apis/sdn.cozystack.io/v1alpha1";
 /// Path of Flux HelmReleases, the backing of every application.
 pub const HRS: &str = "/apis/helm.toolkit.fluxcd.io/v2";
 

@@ -7,13 +7,14 @@ use e2e::{ControlPlane, repo_root};
 #[test]
 fn apiservices_are_available_and_listed() {
     let cp = ControlPlane::shared();
-    for name in ["v1alpha1.apps.cozystack.io", "v1alpha1.core.cozystack.io"] {
+    for name in ["v1alpha1.apps.cozystack.io", "v1alpha1.core.cozystack.io", "v1alpha1.sdn.cozystack.io"] {
         let out = cp.kubectl_ok(&["get", "apiservice", name, "-o", "jsonpath={.status.conditions[?(@.type==\"Available\")].status}"]).unwrap();
         assert_eq!(out.trim(), "True", "{name} is not Available");
     }
     let versions = cp.kubectl_ok(&["api-versions"]).unwrap();
     assert!(versions.lines().any(|l| l == "apps.cozystack.io/v1alpha1"), "api-versions lacks our group:\n{versions}");
     assert!(versions.lines().any(|l| l == "core.cozystack.io/v1alpha1"));
+    assert!(versions.lines().any(|l| l == "sdn.cozystack.io/v1alpha1"));
 }
 
 #[test]

@@ -55,6 +55,7 @@ async fn the_manifests_apply_as_they_are_with_a_dry_run_and_for_real() {
         "poddisruptionbudget.policy/cozystack-api",
         "apiservice.apiregistration.k8s.io/v1alpha1.apps.cozystack.io",
         "apiservice.apiregistration.k8s.io/v1alpha1.core.cozystack.io",
+        "apiservice.apiregistration.k8s.io/v1alpha1.sdn.cozystack.io",
     ];
     let dry = cp.kubectl_ok(&["apply", "-k", overlay, "--dry-run=server"]).unwrap();
     for k in kinds {
@@ -77,25 +78,32 @@ async fn the_manifests_apply_as_they_are_with_a_dry_run_and_for_real() {
     let pods = get_json(cp, &["pods", "-n", "cozy-system"]);
     assert_eq!(pods["items"].as_array().unwrap().len(), 0, "no nodes, so no pods");
 
-    // The overlay put the CA of the serving certificate into both APIServices.
+    // The overlay put the CA of the serving certificate into every APIService.
     let ca = std::fs::read(cp.cert("ca.crt")).unwrap();
-    for name in ["v1alpha1.apps.cozystack.io", "v1alpha1.core.cozystack.io"] {
+    for name in ["v1alpha1.apps.cozystack.io", "v1alpha1.core.cozystack.io", "v1alpha1.sdn.cozystack.io"] {
         let service = get_json(cp, &["apiservice", name]);
         let bundle = service["spec"]["caBundle"].as_str().unwrap();
         use base64::Engine;
         assert_eq!(base64::engine::general_purpose::STANDARD.decode(bundle).unwrap(), ca, "{name}");
     }
 
-    // The cert-manager overlay builds, with its certificates and the CA injection on both APIServices (its
+    // The cert-manager overlay builds, with its certificates and the CA injection on every APIService (its
     // kinds need cert-manager's CRDs, which this control plane does not have).
     let built = run_ok(cp.kubectl().args(["kustomize", work.join("manifests/overlays/cert-manager").to_str().unwrap()])).unwrap();
-    assert_eq!(built.matches("cert-manager.io/inject-ca-from: cozy-system/cozystack-api").count(), 2, "{built}");
+    assert_eq!(built.matches("cert-manager.io/inject-ca-from: cozy-system/cozystack-api").count(), 3, "{built}");
     assert!(built.contains("kind: Certificate") && built.contains("secretName: cozystack-api-cert"), "{built}");
 
     cp.kubectl_ok(&["apply", "-k", cp.state.join("manifests").to_str().unwrap()]).unwrap();
     wait_until("the APIServices are Available again", Duration::from_secs(60), || async {
-        cp.kubectl_ok(&["wait", "--for=condition=Available", "--timeout=2s", "apiservice/v1alpha1.apps.cozystack.io", "apiservice/v1alpha1.core.cozystack.io"])
-            .is_ok()
+        cp.kubectl_ok(&[
+            "wait",
+            "--for=condition=Available",
+            "--timeout=2s",
+            "apiservice/v1alpha1.apps.cozystack.io",
+            "apiservice/v1alpha1.core.cozystack.io",
+            "apiservice/v1alpha1.sdn.cozystack.io",
+        ])
+        .is_ok()
     })
     .await
     .unwrap();

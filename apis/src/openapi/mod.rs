@@ -5,6 +5,7 @@
 //!   [`ResourceInfo`] and schema).
 //! - [`kinds`]: the published schema of an application kind, and the fallback for a kind without one.
 //! - [`core`]: the static schemas of the core.cozystack.io kinds.
+//! - [`sdn`]: the static schema of SecurityGroup (sdn.cozystack.io).
 //! - [`document_v3`], [`document_v2`], [`v3_discovery`], [`etag`]: the documents and their hashes.
 //!
 //! Internals: `meta` (the apimachinery definitions shared with kube-apiserver, copied from it into `data/` by
@@ -21,6 +22,7 @@ pub mod core;
 pub mod kinds;
 mod meta;
 mod paths;
+pub mod sdn;
 mod v2;
 
 #[cfg(test)]

@@ -66,6 +66,7 @@ fn core() -> Vec<Resource> {
 fn served() -> Vec<Resource> {
     let mut all = fixtures();
     all.extend(core());
+    all.push(Resource { info: ResourceInfo::security_group(), schema: super::sdn::security_group() });
     all
 }
 
@@ -116,7 +117,7 @@ fn param_names(op: &Value) -> Vec<&str> {
 #[test]
 fn v3_documents_are_self_contained() {
     let all = served();
-    for group in [crate::APPS_GROUP, crate::CORE_GROUP] {
+    for group in [crate::APPS_GROUP, crate::CORE_GROUP, crate::SDN_GROUP] {
         let doc = document_v3(group, crate::VERSION, &all);
         assert_eq!(doc["openapi"], "3.0.0");
         assert_eq!(doc["info"]["title"], "Cozy");
@@ -186,8 +187,13 @@ fn every_kind_has_a_list_and_group_version_kinds() {
     let v2 = document_v2(&all);
     let apps = document_v3(crate::APPS_GROUP, crate::VERSION, &all);
     let core = document_v3(crate::CORE_GROUP, crate::VERSION, &all);
+    let sdn = document_v3(crate::SDN_GROUP, crate::VERSION, &all);
     for r in &all {
-        let v3 = if r.info.group == crate::APPS_GROUP { &apps } else { &core };
+        let v3 = match r.info.group.as_str() {
+            crate::APPS_GROUP => &apps,
+            crate::SDN_GROUP => &sdn,
+            _ => &core,
+        };
         let schemas = &v3["components"]["schemas"];
         let defs = &v2["definitions"];
         for (name, kind) in [(r.schema.name.clone(), r.info.kind.clone()), (format!("{}List", r.schema.name), format!("{}List", r.info.kind))] {
@@ -199,7 +205,7 @@ fn every_kind_has_a_list_and_group_version_kinds() {
     }
     // The shared apimachinery kinds name our group versions, so that the aggregator merges their lists.
     let delete_options = &v2["definitions"]["io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"]["x-kubernetes-group-version-kind"];
-    for group in ["", crate::APPS_GROUP, crate::CORE_GROUP] {
+    for group in ["", crate::APPS_GROUP, crate::CORE_GROUP, crate::SDN_GROUP] {
         assert!(delete_options.as_array().unwrap().iter().any(|g| g["group"] == group), "{group}: {delete_options}");
     }
 }
@@ -207,7 +213,8 @@ fn every_kind_has_a_list_and_group_version_kinds() {
 #[test]
 fn writes_list_the_parameters_kubectl_checks() {
     let all = served();
-    for doc in [document_v3(crate::APPS_GROUP, crate::VERSION, &all), document_v3(crate::CORE_GROUP, crate::VERSION, &all), document_v2(&all)] {
+    let sdn = document_v3(crate::SDN_GROUP, crate::VERSION, &all);
+    for doc in [document_v3(crate::APPS_GROUP, crate::VERSION, &all), document_v3(crate::CORE_GROUP, crate::VERSION, &all), sdn, document_v2(&all)] {
         for (path, method, op) in operations(&doc) {
             let names = param_names(op);
             let want: &[&str] = match (method.as_str(), op["x-kubernetes-action"].as_str().unwrap()) {
@@ -413,4 +420,60 @@ fn complete_defaults_rows() {
         kinds::complete_defaults(&mut schema);
         assert_eq!(schema["default"], want, "{why}");
     }
+}
+
+#[test]
+fn the_security_group_document_names_upstreams_definitions() {
+    let all = served();
+    let doc = document_v3(crate::SDN_GROUP, crate::VERSION, &all);
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let package = "com.github.cozystack.cozystack.pkg.apis.sdn.v1alpha1";
+    for short in [
+        "SecurityGroup",
+        "SecurityGroupList",
+        "SecurityGroupSpec",
+        "ApplicationReference",
+        "IngressRule",
+        "EgressRule",
+        "PortRule",
+        "PortProtocol",
+        "FQDNSelector",
+    ] {
+        assert!(schemas.contains_key(&format!("{package}.{short}")), "{short}");
+    }
+    let sg = &schemas[&format!("{package}.SecurityGroup")];
+    assert_eq!(sg["x-kubernetes-group-version-kind"], json!([{"group": "sdn.cozystack.io", "kind": "SecurityGroup", "version": "v1alpha1"}]));
+    assert_eq!(sg["properties"]["spec"]["default"], json!({}));
+    assert!(sg["properties"].get("status").is_none(), "a SecurityGroup has no status");
+    let list = &schemas[&format!("{package}.SecurityGroupList")];
+    assert_eq!(list["required"], json!(["items"]));
+    assert_eq!(list["x-kubernetes-group-version-kind"][0]["kind"], "SecurityGroupList");
+    assert_eq!(schemas[&format!("{package}.ApplicationReference")]["required"], json!(["kind", "name"]));
+    let ops: BTreeSet<String> = operations(&doc).into_iter().map(|(_, _, op)| op["operationId"].as_str().unwrap().to_string()).collect();
+    assert!(ops.contains("createSdnCozystackIoV1alpha1NamespacedSecurityGroup"), "{ops:?}");
+    assert!(ops.contains("listSdnCozystackIoV1alpha1SecurityGroupForAllNamespaces"), "{ops:?}");
+    assert!(!ops.iter().any(|o| o.contains("Collection")), "no deletecollection: {ops:?}");
+
+    // The published shape is the one pruning keeps: every field of the structural schema is a property of the
+    // definition of the same place, and the other way round.
+    fn fields(schema: &Value, schemas: &serde_json::Map<String, Value>, at: &str, out: &mut BTreeSet<String>) {
+        let resolve = |v: &Value| -> Value {
+            match v["allOf"][0]["$ref"].as_str() {
+                Some(r) => schemas[r.trim_start_matches("#/components/schemas/")].clone(),
+                None => v.clone(),
+            }
+        };
+        let schema = resolve(schema);
+        for (k, p) in schema["properties"].as_object().into_iter().flatten() {
+            let here = format!("{at}.{k}");
+            out.insert(here.clone());
+            let p = resolve(p);
+            let next = if p["type"] == "array" { resolve(&p["items"]) } else { p };
+            fields(&next, schemas, &here, out);
+        }
+    }
+    let (mut published, mut structural) = (BTreeSet::new(), BTreeSet::new());
+    fields(&sg["properties"]["spec"], schemas, "spec", &mut published);
+    fields(&crate::security_group::spec_schema(), schemas, "spec", &mut structural);
+    assert_eq!(published, structural);
 }

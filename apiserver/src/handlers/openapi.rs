@@ -223,7 +223,7 @@ mod tests {
     }
 
     fn groups() -> Vec<String> {
-        vec![apis::APPS_GROUP.into(), apis::CORE_GROUP.into()]
+        vec![apis::APPS_GROUP.into(), apis::CORE_GROUP.into(), apis::SDN_GROUP.into()]
     }
 
     const GV: &str = "/openapi/v3/apis/apps.cozystack.io/v1alpha1";

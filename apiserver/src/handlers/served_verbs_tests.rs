@@ -1,5 +1,6 @@
 //! Every verb a served resource publishes in its OpenAPI document is routed to it and listed by discovery,
-//! and every verb it serves is published: for the 31 fixture application kinds and every core resource,
+//! and every verb it serves is published: for the 31 fixture application kinds, every core resource and
+//! SecurityGroup,
 //! built with the real registries over the in-memory backend.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,10 +37,10 @@ async fn published_verbs_are_served_and_served_verbs_are_published() {
     assert_eq!(resources.len(), 31, "every fixture kind");
     let core = storage::resources::core_registries(&backend, storage::rbac_index::RbacIndex::new());
     let core_kinds: BTreeSet<String> = core.values().map(|r| r.info().kind.clone()).collect();
-    let described: BTreeSet<String> = apis::resource::ResourceInfo::core_resources().into_iter().map(|i| i.kind).collect();
-    assert_eq!(core_kinds, described, "every core resource is described once, in apis");
+    let described: BTreeSet<String> = apis::resource::ResourceInfo::fixed_resources().into_iter().map(|i| i.kind).collect();
+    assert_eq!(core_kinds, described, "every fixed resource is described once, in apis");
     resources.extend(core);
-    let groups = vec![apis::APPS_GROUP.to_string(), apis::CORE_GROUP.to_string()];
+    let groups = vec![apis::APPS_GROUP.to_string(), apis::CORE_GROUP.to_string(), apis::SDN_GROUP.to_string()];
     let catalog = Catalog::new(groups.clone());
     catalog.replace(resources);
     let snap = catalog.snapshot();
@@ -77,5 +78,6 @@ async fn published_verbs_are_served_and_served_verbs_are_published() {
             assert!(published[&key].contains(verb), "{plural}.{group}: {verb} is served but not published");
         }
     }
-    assert_eq!(published.len(), 35, "31 application kinds and 4 core resources");
+    assert_eq!(published.len(), 36, "31 application kinds, 4 core resources and SecurityGroup");
+    assert!(published.contains_key(&(apis::SDN_GROUP.to_string(), "securitygroups".to_string())), "SecurityGroup is published");
 }

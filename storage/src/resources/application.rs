@@ -17,7 +17,7 @@ use std::sync::Arc;
 /// Top-level fields of an Application; anything else is an unknown field.
 const OBJECT_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "spec", "status", "appVersion"];
 /// Fields of ObjectMeta.
-const METADATA_FIELDS: &[&str] = &[
+pub(crate) const METADATA_FIELDS: &[&str] = &[
     "name",
     "generateName",
     "namespace",

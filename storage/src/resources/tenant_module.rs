@@ -159,7 +159,8 @@ mod tests {
             "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
             "metadata": {"name": "etcd", "namespace": "tenant-a", "uid": "u", "resourceVersion": "7", "generation": 3,
                          "creationTimestamp": "2026-01-01T00:00:00Z", "finalizers": ["f"],
-                         "labels": {MODULE_LABEL: "true", "apps.cozystack.io/application.kind": "Etcd"}, "annotations": {"a": "b"}},
+                         "labels": {MODULE_LABEL: "true", "apps.cozystack.io/application.kind": "Etcd"},
+                         "annotations": {"a": "b", observed::WORKLOADS_ANNOTATION: r#"{"monitors":1,"observed":5}"#}},
             "spec": {"chart": {"spec": {"chart": "etcd", "version": "2.1.0"}}, "values": {"size": 3}},
             "status": {"lastAttemptedRevision": "2.1.0+abc", "conditions": [
                 {"type": "Ready", "status": "True", "observedGeneration": 3, "reason": "Succeeded", "message": "ok", "lastTransitionTime": "2026-01-01T00:00:00Z"},
@@ -171,7 +172,8 @@ mod tests {
             m,
             json!({
                 "apiVersion": "core.cozystack.io/v1alpha1", "kind": "TenantModule",
-                "metadata": {"name": "etcd", "namespace": "tenant-a", "uid": "u", "resourceVersion": "7", "creationTimestamp": "2026-01-01T00:00:00Z",
+                "metadata": {"name": "etcd", "namespace": "tenant-a", "uid": "u", "resourceVersion": "7", "generation": 3,
+                             "creationTimestamp": "2026-01-01T00:00:00Z",
                              "labels": {"apps.cozystack.io/application.kind": "Etcd"}, "annotations": {"a": "b"}},
                 "appVersion": "2.1.0",
                 "status": {"version": "2.1.0+abc", "conditions": [
