@@ -13,11 +13,13 @@
 //! - [`resource`]: the description of a served resource, and those of the core.cozystack.io resources.
 //! - [`openapi`]: the OpenAPI v2 and v3 documents of the served resources.
 //! - [`yaml`]: YAML request bodies decoded with a bound on their nesting.
+//! - [`apply`]: server-side apply and managedFields, as kube-apiserver computes them for CRDs.
 //! - [`fixtures`]: where the repository's test fixtures are, for the tests and tools of every crate.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod application;
+pub mod apply;
 pub mod definition;
 pub mod fixtures;
 pub mod meta;
