@@ -121,7 +121,7 @@ fn conflict_message(conflicts: &[Conflict]) -> String {
     }
     let mut lines = Vec::new();
     for cs in by_owner.values() {
-        lines.push(format!("conflicts with {}", cs[0].owner()));
+        lines.push(format!("conflicts with {}:", cs[0].owner()));
         lines.extend(cs.iter().map(|c| format!("- {}", path_string(&c.path))));
     }
     format!("Apply failed with {} conflicts: {}", conflicts.len(), lines.join("\n"))
