@@ -15,11 +15,13 @@
 //! - [`security_group`]: SecurityGroup (sdn.cozystack.io) and its projection onto a CiliumNetworkPolicy.
 //! - [`openapi`]: the OpenAPI v2 and v3 documents of the served resources.
 //! - [`yaml`]: YAML request bodies decoded with a bound on their nesting.
+//! - [`apply`]: server-side apply and managedFields, as kube-apiserver computes them for CRDs.
 //! - [`fixtures`]: where the repository's test fixtures are, for the tests and tools of every crate.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod application;
+pub mod apply;
 pub mod definition;
 pub mod fixtures;
 pub mod meta;
