@@ -39,8 +39,7 @@ impl PathElement {
         match self {
             PathElement::Field(f) => format!(".{f}"),
             PathElement::Key(keys) => {
-                let parts: Vec<String> =
-                    keys.iter().map(|(k, v)| format!("{k}={}", value_to_string(v))).collect();
+                let parts: Vec<String> = keys.iter().map(|(k, v)| format!("{k}={}", value_to_string(v))).collect();
                 format!("[{}]", parts.join(","))
             }
             PathElement::Value(v) => format!("[={}]", value_to_string(v)),
@@ -95,10 +94,7 @@ impl PathElement {
                 fields.sort_by(|a, b| a.0.cmp(&b.0));
                 Ok(Some(PathElement::Key(fields)))
             }
-            b'i' => rest
-                .parse::<usize>()
-                .map(|i| Some(PathElement::Index(i)))
-                .map_err(|e| format!("parsing {s:?}: {e}")),
+            b'i' => rest.parse::<usize>().map(|i| Some(PathElement::Index(i))).map_err(|e| format!("parsing {s:?}: {e}")),
             _ => Ok(None),
         }
     }
@@ -244,12 +240,8 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
                 num_as_i128(x) == num_as_i128(y)
             }
         }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y.iter()).all(|(l, r)| values_equal(l, r))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| values_equal(v, w)))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y.iter()).all(|(l, r)| values_equal(l, r)),
+        (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| values_equal(v, w))),
         _ => a == b,
     }
 }

@@ -136,11 +136,7 @@ pub fn conflict_status(conflicts: &[Conflict], group: &str, kind: &str, name: &s
     sorted.sort_by_key(|c| c.identifier());
     let causes = sorted
         .iter()
-        .map(|c| StatusCause {
-            reason: "FieldManagerConflict".into(),
-            message: format!("conflict with {}", c.owner()),
-            field: path_string(&c.path),
-        })
+        .map(|c| StatusCause { reason: "FieldManagerConflict".into(), message: format!("conflict with {}", c.owner()), field: path_string(&c.path) })
         .collect();
     Status {
         kind: "Status".into(),
@@ -194,19 +190,11 @@ pub fn validate_field_manager(field_manager: Option<&str>, is_apply: bool, force
         errs.push(FieldError::forbidden("force", "may not be specified for non-apply patch"));
     }
     if fm.len() > FIELD_MANAGER_MAX_LENGTH {
-        errs.push(FieldError::new(
-            FieldErrorKind::TooLong,
-            "fieldManager",
-            format!("may not be more than {FIELD_MANAGER_MAX_LENGTH} bytes"),
-        ));
+        errs.push(FieldError::new(FieldErrorKind::TooLong, "fieldManager", format!("may not be more than {FIELD_MANAGER_MAX_LENGTH} bytes")));
     }
     for (i, c) in fm.char_indices() {
         if !is_go_printable(c) {
-            errs.push(FieldError::invalid(
-                "fieldManager",
-                Value::String(fm.to_string()),
-                format!("invalid character U+{:04X} (at position {i})", c as u32),
-            ));
+            errs.push(FieldError::invalid("fieldManager", Value::String(fm.to_string()), format!("invalid character U+{:04X} (at position {i})", c as u32)));
         }
     }
     errs
@@ -231,17 +219,7 @@ fn field(name: &str) -> PathElement {
 /// The paths no manager ever keeps for itself.
 fn strip_set() -> FieldSet {
     let mut s = FieldSet::from_paths([vec![field("apiVersion")], vec![field("kind")], vec![field("metadata")]]);
-    for f in [
-        "name",
-        "namespace",
-        "creationTimestamp",
-        "selfLink",
-        "uid",
-        "clusterName",
-        "generation",
-        "managedFields",
-        "resourceVersion",
-    ] {
+    for f in ["name", "namespace", "creationTimestamp", "selfLink", "uid", "clusterName", "generation", "managedFields", "resourceVersion"] {
         s.insert(&[field("metadata"), field(f)]);
     }
     s
@@ -313,14 +291,7 @@ impl Ctx<'_> {
 
     /// Takes what changed from every manager but `workflow`: conflicts (Modified ∪ Added) unless
     /// forced, and ownership of removed paths.
-    fn settle(
-        &self,
-        live: &Value,
-        new: &Value,
-        managers: &mut Managers,
-        workflow: &str,
-        force: bool,
-    ) -> Result<Comparison, Vec<(String, FieldSet)>> {
+    fn settle(&self, live: &Value, new: &Value, managers: &mut Managers, workflow: &str, force: bool) -> Result<Comparison, Vec<(String, FieldSet)>> {
         let mut cmp = typed::compare(&self.ty.root, live, new);
         cmp.exclude(&self.ignored);
         let changed = cmp.modified.union(&cmp.added);
@@ -371,12 +342,7 @@ impl Ctx<'_> {
             Ok(c) => c,
             Err(_) => unreachable!("forced updates never conflict"),
         };
-        let set = cmp
-            .modified
-            .union(&cmp.added)
-            .difference(&cmp.removed)
-            .recursive_difference(&self.ignored)
-            .difference(&strip_set());
+        let set = cmp.modified.union(&cmp.added).difference(&cmp.removed).recursive_difference(&self.ignored).difference(&strip_set());
         if !set.is_empty() {
             let fields = match managers.get(&real_id) {
                 Some(prev) => set.union(&prev.fields),
@@ -425,13 +391,7 @@ impl Ctx<'_> {
     }
 
     /// One apply attempt: before-first-apply, merge, prune, conflicts. `None` object: nothing changed.
-    fn apply_once(
-        &self,
-        live: &Value,
-        config: &Value,
-        mut managers: Managers,
-        force: bool,
-    ) -> Result<(Option<Value>, Managers), ApplyError> {
+    fn apply_once(&self, live: &Value, config: &Value, mut managers: Managers, force: bool) -> Result<(Option<Value>, Managers), ApplyError> {
         if managers.is_empty() {
             managers = self.update_chain(&empty_like(config), live, managers, BEFORE_FIRST_APPLY);
         }
@@ -478,11 +438,7 @@ impl Ctx<'_> {
 /// Merges the oldest Update entries into `ancient-changes` entries, one per apiVersion, until at
 /// most ten Update entries remain.
 fn cap_update_managers(managers: &mut Managers) {
-    let mut updaters: Vec<(i64, String)> = managers
-        .iter()
-        .filter(|(_, e)| e.operation == Operation::Update)
-        .map(|(id, e)| (e.seconds(), id.clone()))
-        .collect();
+    let mut updaters: Vec<(i64, String)> = managers.iter().filter(|(_, e)| e.operation == Operation::Update).map(|(id, e)| (e.seconds(), id.clone())).collect();
     if updaters.len() <= MAX_UPDATE_MANAGERS {
         return;
     }
@@ -532,8 +488,7 @@ fn ctx<'a>(ty: &'a ObjectType, m: &'a Manager<'a>, reset_fields: &[&str]) -> Ctx
 }
 
 fn equal_but_times(a: &[ManagedFieldsEntry], b: &[ManagedFieldsEntry]) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|(x, y)| ManagedFieldsEntry { time: None, ..x.clone() } == ManagedFieldsEntry { time: None, ..y.clone() })
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| ManagedFieldsEntry { time: None, ..x.clone() } == ManagedFieldsEntry { time: None, ..y.clone() })
 }
 
 /// managedFields after a create (`live` None) or an update/patch from `live` to `new` by `m`,
@@ -570,11 +525,7 @@ pub fn update(
 }
 
 fn has_last_applied(obj: &Value) -> bool {
-    obj.get("metadata")
-        .and_then(|m| m.get("annotations"))
-        .and_then(|a| a.get(LAST_APPLIED))
-        .and_then(Value::as_str)
-        .is_some_and(|s| !s.is_empty())
+    obj.get("metadata").and_then(|m| m.get("annotations")).and_then(|a| a.get(LAST_APPLIED)).and_then(Value::as_str).is_some_and(|s| !s.is_empty())
 }
 
 fn build_last_applied(config: &Value) -> String {
@@ -620,11 +571,7 @@ pub fn apply(
             None => Err(ApplyError::Conflicts(cs)),
             Some(allowed) => {
                 let remaining: Vec<Conflict> = cs.into_iter().filter(|x| !allowed.has(&x.path)).collect();
-                if remaining.is_empty() {
-                    c.apply_once(&live_v, config, managers, true)
-                } else {
-                    Err(ApplyError::Conflicts(remaining))
-                }
+                if remaining.is_empty() { c.apply_once(&live_v, config, managers, true) } else { Err(ApplyError::Conflicts(remaining)) }
             }
         },
         r => r,

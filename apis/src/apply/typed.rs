@@ -144,13 +144,14 @@ fn validate_at(ty: &TypeRef, v: &Value, dup_ok: bool, prefix: &str, errs: &mut V
     let err = |errs: &mut Vec<VErr>, msg: String| errs.push(VErr { path: prefix.to_string(), msg });
     match kind_of(ty, Some(v)) {
         Kind::Scalar(s) => {
-            let ok = match (s, v) {
-                (_, Value::Null) | (Scalar::Untyped, _) => true,
-                (Scalar::Numeric, Value::Number(_)) => true,
-                (Scalar::String, Value::String(_)) => true,
-                (Scalar::Boolean, Value::Bool(_)) => true,
-                _ => false,
-            };
+            let ok = matches!(
+                (s, v),
+                (_, Value::Null)
+                    | (Scalar::Untyped, _)
+                    | (Scalar::Numeric, Value::Number(_))
+                    | (Scalar::String, Value::String(_))
+                    | (Scalar::Boolean, Value::Bool(_))
+            );
             if !ok {
                 let msg = match s {
                     Scalar::Numeric => format!("expected numeric (int or float), got {}", go_type_name(v)),
@@ -330,14 +331,7 @@ fn cmp_leaf(lhs: Option<&Value>, rhs: Option<&Value>, path: &Path, out: &mut Com
     }
 }
 
-fn cmp_kind(
-    kind: Kind<'_>,
-    lhs: Option<&Value>,
-    rhs: Option<&Value>,
-    path: &mut Path,
-    out: &mut Comparison,
-    in_leaf: &mut bool,
-) {
+fn cmp_kind(kind: Kind<'_>, lhs: Option<&Value>, rhs: Option<&Value>, path: &mut Path, out: &mut Comparison, in_leaf: &mut bool) {
     match kind {
         Kind::Scalar(_) => cmp_leaf(lhs, rhs, path, out, in_leaf),
         Kind::List(t) => {
@@ -479,13 +473,7 @@ fn observed_child<'v>(obs: &BTreeMap<PathElement, Option<&'v Value>>, pe: &PathE
 
 type Indexed<'v> = (Vec<PathElement>, BTreeMap<PathElement, Option<&'v Value>>);
 
-fn index_for_merge<'v>(
-    t: &ListType,
-    items: &'v [Value],
-    allow_dups: bool,
-    prefix: &str,
-    errs: &mut Vec<VErr>,
-) -> Indexed<'v> {
+fn index_for_merge<'v>(t: &ListType, items: &'v [Value], allow_dups: bool, prefix: &str, errs: &mut Vec<VErr>) -> Indexed<'v> {
     let mut pes = Vec::new();
     let mut observed: BTreeMap<PathElement, Option<&Value>> = BTreeMap::new();
     for (i, item) in items.iter().enumerate() {
@@ -498,10 +486,7 @@ fn index_for_merge<'v>(
         };
         if observed.contains_key(&pe) {
             if !allow_dups {
-                errs.push(VErr {
-                    path: prefix.to_string(),
-                    msg: format!("duplicate entries for key {}", pe.to_path_string()),
-                });
+                errs.push(VErr { path: prefix.to_string(), msg: format!("duplicate entries for key {}", pe.to_path_string()) });
                 continue;
             }
             observed.insert(pe.clone(), None);
@@ -520,8 +505,7 @@ fn mrg_list(t: &ListType, lhs: &[Value], rhs: &[Value], prefix: &str, errs: &mut
     if errs.len() != before {
         return None;
     }
-    let mut shared: std::collections::VecDeque<&PathElement> =
-        rpes.iter().filter(|pe| lobs.contains_key(*pe)).collect();
+    let mut shared: std::collections::VecDeque<&PathElement> = rpes.iter().filter(|pe| lobs.contains_key(*pe)).collect();
     let mut next_shared = shared.pop_front();
     let mut merged_rhs: BTreeSet<PathElement> = BTreeSet::new();
     let mut out = Vec::new();

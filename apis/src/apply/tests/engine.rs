@@ -2,8 +2,8 @@ use serde_json::{Value, json};
 
 use super::{T0, T1, T2, T3, V, entry, fields_of, mgr, obj, ty};
 use crate::apply::{
-    ApplyError, Conflict, FieldSet, Manager, ManagedFieldsEntry, Operation, PathElement, apply, conflict_status,
-    encode_managed_fields, manager_from_user_agent, requested_managed_fields, update, validate_field_manager,
+    ApplyError, Conflict, FieldSet, ManagedFieldsEntry, Manager, Operation, PathElement, apply, conflict_status, encode_managed_fields,
+    manager_from_user_agent, requested_managed_fields, update, validate_field_manager,
 };
 
 const RESET: &[&str] = &["status"];
@@ -12,13 +12,7 @@ fn create(name: &str, now: &str, o: &Value) -> Vec<ManagedFieldsEntry> {
     update(&ty(), None, o, vec![], &mgr(name, now), RESET).unwrap()
 }
 
-fn applied(
-    live: Option<&Value>,
-    cfg: &Value,
-    managed: Vec<ManagedFieldsEntry>,
-    name: &str,
-    now: &str,
-) -> (Value, Vec<ManagedFieldsEntry>) {
+fn applied(live: Option<&Value>, cfg: &Value, managed: Vec<ManagedFieldsEntry>, name: &str, now: &str) -> (Value, Vec<ManagedFieldsEntry>) {
     apply(&ty(), live, cfg, managed, &mgr(name, now), false, RESET).unwrap()
 }
 
@@ -41,10 +35,7 @@ fn a_create_is_tracked_with_dots_on_added_nodes_and_meta_stripped() {
     assert_eq!(entries.len(), 1);
     let e = &entries[0];
     assert_eq!((e.operation, e.api_version.as_str(), e.time.as_deref()), (Operation::Update, V, Some(T0)));
-    assert_eq!(
-        e.fields.to_fields_v1(),
-        json!({"f:metadata": {"f:labels": {".": {}, "f:a": {}}}, "f:spec": {".": {}, "f:replicas": {}}})
-    );
+    assert_eq!(e.fields.to_fields_v1(), json!({"f:metadata": {"f:labels": {".": {}, "f:a": {}}}, "f:spec": {".": {}, "f:replicas": {}}}));
 }
 
 #[test]
@@ -237,7 +228,10 @@ fn conflicts_with_an_update_owner_print_its_api_version() {
     assert_eq!(causes[0].message, "conflict with \"kubectl-edit\" using example.io/v1");
     assert_eq!(causes[0].field, ".spec.replicas");
     let json = serde_json::to_value(&st).unwrap();
-    assert_eq!(json["details"], json!({"causes": [{"reason": "FieldManagerConflict", "message": "conflict with \"kubectl-edit\" using example.io/v1", "field": ".spec.replicas"}]}));
+    assert_eq!(
+        json["details"],
+        json!({"causes": [{"reason": "FieldManagerConflict", "message": "conflict with \"kubectl-edit\" using example.io/v1", "field": ".spec.replicas"}]})
+    );
 }
 
 #[test]
@@ -425,7 +419,9 @@ fn kubectl_rewrites_an_existing_last_applied_annotation() {
     let (o, _) = applied(Some(&live), &cfg, e.clone(), "kubectl", T1);
     assert_eq!(
         o["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"],
-        json!("{\"apiVersion\":\"example.io/v1\",\"kind\":\"Thing\",\"metadata\":{\"annotations\":{\"keep\":\"\\u003c\\u0026\\u003e\"},\"name\":\"x\",\"namespace\":\"ns\"},\"spec\":{\"replicas\":1}}\n")
+        json!(
+            "{\"apiVersion\":\"example.io/v1\",\"kind\":\"Thing\",\"metadata\":{\"annotations\":{\"keep\":\"\\u003c\\u0026\\u003e\"},\"name\":\"x\",\"namespace\":\"ns\"},\"spec\":{\"replicas\":1}}\n"
+        )
     );
     // Other managers leave it alone, and kubectl never creates it.
     let (o, _) = applied(Some(&live), &cfg, e, "other", T1);
@@ -469,10 +465,7 @@ fn field_manager_validation_matches_meta_v1() {
     assert_eq!(msgs(validate_field_manager(Some("m"), true, Some(true))), Vec::<String>::new());
     assert_eq!(msgs(validate_field_manager(Some("m"), false, Some(false))), vec!["force: Forbidden: may not be specified for non-apply patch"]);
     assert_eq!(msgs(validate_field_manager(None, false, None)), Vec::<String>::new());
-    assert_eq!(
-        msgs(validate_field_manager(Some(&"x".repeat(129)), false, None)),
-        vec!["fieldManager: Too long: may not be more than 128 bytes"]
-    );
+    assert_eq!(msgs(validate_field_manager(Some(&"x".repeat(129)), false, None)), vec!["fieldManager: Too long: may not be more than 128 bytes"]);
     assert_eq!(
         msgs(validate_field_manager(Some("a\u{1}"), true, None)),
         vec!["fieldManager: Invalid value: \"a\\x01\": invalid character U+0001 (at position 1)"]
@@ -483,10 +476,7 @@ fn field_manager_validation_matches_meta_v1() {
 fn list_map_items_added_by_updates_have_dots() {
     let o = obj(json!({"ports": [{"name": "a", "port": 1}]}));
     let e = create("c", T0, &o);
-    assert_eq!(
-        fields_of(&e, "c"),
-        json!({"f:spec": {".": {}, "f:ports": {".": {}, "k:{\"name\":\"a\",\"port\":1}": {".": {}, "f:name": {}, "f:port": {}}}}})
-    );
+    assert_eq!(fields_of(&e, "c"), json!({"f:spec": {".": {}, "f:ports": {".": {}, "k:{\"name\":\"a\",\"port\":1}": {".": {}, "f:name": {}, "f:port": {}}}}}));
     let _ = (T3, FieldSet::new());
 }
 

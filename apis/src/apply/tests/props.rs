@@ -8,8 +8,7 @@ fn pe_strategy() -> impl Strategy<Value = PathElement> {
     prop_oneof![
         "[a-c<>&.]{1,3}".prop_map(PathElement::Field),
         (0usize..4).prop_map(PathElement::Index),
-        prop_oneof![Just(json!(1)), Just(json!("a<&>")), Just(json!(true)), Just(json!(2.5)), Just(json!(null))]
-            .prop_map(PathElement::Value),
+        prop_oneof![Just(json!(1)), Just(json!("a<&>")), Just(json!(true)), Just(json!(2.5)), Just(json!(null))].prop_map(PathElement::Value),
         ("[a-b]{1,2}", 0i64..3).prop_map(|(s, n)| {
             let mut k = vec![("name".to_string(), json!(s)), ("port".to_string(), json!(n))];
             k.sort_by(|a, b| a.0.cmp(&b.0));
