@@ -524,6 +524,36 @@ pub fn update(
     Ok(out)
 }
 
+fn entry_without_time(e: &Value) -> Value {
+    let mut e = e.clone();
+    if let Value::Object(m) = &mut e {
+        m.remove("time");
+    }
+    e
+}
+
+/// The last step of every update and patch (apply included): when the stored object would differ
+/// from the old one only in managedFields times (entries compared by position), the old entries
+/// are kept, so that no resourceVersion bump happens for nothing. Returns the object to store.
+pub fn ignore_managed_fields_timestamps(old: &Value, new: &Value) -> Value {
+    let mf = |v: &Value| v.get("metadata").and_then(|m| m.get("managedFields")).cloned();
+    let (old_mf, new_mf) = (mf(old), mf(new));
+    let (Some(Value::Array(o)), Some(Value::Array(n))) = (&old_mf, &new_mf) else {
+        return new.clone();
+    };
+    if o.len() != n.len() || o.iter().zip(n).any(|(a, b)| entry_without_time(a) != entry_without_time(b)) {
+        return new.clone();
+    }
+    if without_managed_fields(old) != without_managed_fields(new) {
+        return new.clone();
+    }
+    let mut out = new.clone();
+    if let Some(Value::Object(meta)) = out.get_mut("metadata") {
+        meta.insert("managedFields".into(), Value::Array(o.clone()));
+    }
+    out
+}
+
 fn has_last_applied(obj: &Value) -> bool {
     obj.get("metadata").and_then(|m| m.get("annotations")).and_then(|a| a.get(LAST_APPLIED)).and_then(Value::as_str).is_some_and(|s| !s.is_empty())
 }

@@ -3,7 +3,7 @@ use serde_json::{Value, json};
 use super::{T0, T1, T2, T3, V, entry, fields_of, mgr, obj, ty};
 use crate::apply::{
     ApplyError, Conflict, FieldSet, ManagedFieldsEntry, Manager, Operation, PathElement, apply, conflict_status, encode_managed_fields,
-    manager_from_user_agent, requested_managed_fields, update, validate_field_manager,
+    ignore_managed_fields_timestamps, manager_from_user_agent, requested_managed_fields, update, validate_field_manager,
 };
 
 const RESET: &[&str] = &["status"];
@@ -487,4 +487,38 @@ fn an_empty_associative_list_owns_nothing() {
     let (o2, e2) = applied(Some(&o), &obj(json!({"tags": []})), e, "a", T2);
     assert_eq!(o2["spec"], json!(null));
     assert!(e2.iter().all(|x| x.manager != "a"));
+}
+
+#[test]
+fn times_alone_never_make_a_change() {
+    let o = obj(json!({"replicas": 1}));
+    let e = create("c", T0, &o);
+    let mut old = o.clone();
+    old["metadata"]["managedFields"] = encode_managed_fields(&e).unwrap();
+    let mut newer = old.clone();
+    newer["metadata"]["managedFields"][0]["time"] = json!(T2);
+    assert_eq!(ignore_managed_fields_timestamps(&old, &newer), old);
+    let mut changed = newer.clone();
+    changed["spec"]["replicas"] = json!(2);
+    assert_eq!(ignore_managed_fields_timestamps(&old, &changed), changed);
+    let mut renamed = newer.clone();
+    renamed["metadata"]["managedFields"][0]["manager"] = json!("d");
+    assert_eq!(ignore_managed_fields_timestamps(&old, &renamed), renamed);
+}
+
+#[test]
+fn an_apply_through_status_is_marked_and_keyed_by_subresource() {
+    let (o, e) = applied(None, &obj(json!({"replicas": 1})), vec![], "a", T0);
+    let mut cfg = obj(json!({"replicas": 9}));
+    cfg["status"] = json!({"phase": "Ready"});
+    let m = Manager { name: "a", api_version: V, subresource: Some("status"), now: T1 };
+    let (o2, e2) = apply(&ty(), Some(&o), &cfg, e, &m, false, &["spec"]).unwrap();
+    assert_eq!(o2["status"], json!({"phase": "Ready"}));
+    let status_entry = e2.iter().find(|x| x.subresource.as_deref() == Some("status")).unwrap();
+    assert_eq!(status_entry.identifier(), r#"{"manager":"a","operation":"Apply","subresource":"status"}"#);
+    assert_eq!(status_entry.fields.to_fields_v1(), json!({"f:status": {"f:phase": {}}}));
+    assert_eq!(status_entry.time.as_deref(), Some(T1));
+    // The main-resource entry of the same manager is another entry and keeps spec.replicas.
+    let main = e2.iter().find(|x| x.subresource.is_none()).unwrap();
+    assert_eq!(main.fields.to_fields_v1(), json!({"f:spec": {"f:replicas": {}}}));
 }

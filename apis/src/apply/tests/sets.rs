@@ -167,3 +167,50 @@ fn reconcile_collapses_owned_children_of_nodes_now_atomic() {
         crate::apply::FieldSet::from_fields_v1(&json!({"f:spec": {"f:atomicMap": {"f:a": {}}, "f:atomicList": {"i:0": {}}, "f:nested": {"f:a": {}}}})).unwrap();
     assert_eq!(typed::reconcile(&t.root, &s).to_fields_v1(), json!({"f:spec": {"f:atomicList": {}, "f:atomicMap": {}, "f:nested": {"f:a": {}}}}));
 }
+
+#[test]
+fn schema_conversion_follows_the_structural_rules() {
+    let t = ObjectType::from_openapi(&json!({
+        "type": "object",
+        "properties": {
+            "spec": {"type": "object", "properties": {
+                "free": {"type": "object", "additionalProperties": true},
+                "bare": {"type": "object"},
+                "closed": {"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": false},
+                "untyped": {},
+                "granular": {"type": "object", "x-kubernetes-map-type": "granular", "additionalProperties": {"type": "string"}},
+                "embedded": {"type": "object", "x-kubernetes-embedded-resource": true, "properties": {"spec": {"type": "object", "properties": {"x": {"type": "string"}}}}},
+                "pu": {"type": "object", "x-kubernetes-preserve-unknown-fields": true, "properties": {"inner": {"type": "object", "properties": {"k": {"type": "string"}}}}},
+                "dt": {"type": "string", "format": "date-time"}
+            }}
+        }
+    }));
+    let o = obj(json!({
+        "free": {"a": {"b": 1}},
+        "bare": {"x": [1]},
+        "untyped": {"m": 1},
+        "granular": {"k": "v"},
+        "embedded": {"apiVersion": "v1", "kind": "K", "metadata": {"name": "n", "labels": {"l": "v"}}, "spec": {"x": "y"}},
+        "pu": {"inner": {"k": "v", "unknown": {"deep": true}}},
+        "dt": 5
+    }));
+    assert_eq!(validate(&t.root, &o, false), Ok(()));
+    assert_eq!(
+        to_field_set(&t.root, &o).to_fields_v1()["f:spec"],
+        json!({
+            "f:bare": {"f:x": {}},
+            "f:dt": {},
+            "f:embedded": {"f:apiVersion": {}, "f:kind": {}, "f:metadata": {"f:labels": {"f:l": {}}, "f:name": {}}, "f:spec": {"f:x": {}}},
+            "f:free": {"f:a": {".": {}, "f:b": {}}},
+            "f:granular": {"f:k": {}},
+            "f:pu": {"f:inner": {"f:k": {}, "f:unknown": {".": {}, "f:deep": {}}}},
+            "f:untyped": {"f:m": {}}
+        })
+    );
+    assert_eq!(validate(&t.root, &obj(json!({"closed": {"b": "x"}})), false).unwrap_err(), ".spec.closed.b: field not declared in schema");
+    assert_eq!(
+        validate(&t.root, &obj(json!({"embedded": {"metadata": {"bogus": 1}}})), false).unwrap_err(),
+        ".spec.embedded.metadata.bogus: field not declared in schema"
+    );
+    assert_eq!(validate(&t.root, &json!({"apiVersion": "v", "kind": "K", "extra": 1}), false).unwrap_err(), ".extra: field not declared in schema");
+}
