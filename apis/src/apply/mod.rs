@@ -428,10 +428,11 @@ impl Ctx<'_> {
             return None;
         }
         let root = &self.ty.root;
-        typed::validate(root, &last, true).ok()?;
+        typed::validate(root, live, false).ok()?;
+        typed::validate(root, &last, false).ok()?;
         let set = typed::to_field_set(root, &last);
         let cmp = typed::compare(root, &last, live);
-        Some(set.difference(&cmp.modified))
+        Some(set.difference(&cmp.modified).difference(&cmp.added).difference(&cmp.removed))
     }
 }
 

@@ -147,7 +147,7 @@ fn validate_at(ty: &TypeRef, v: &Value, dup_ok: bool, prefix: &str, errs: &mut V
             let ok = matches!(
                 (s, v),
                 (_, Value::Null)
-                    | (Scalar::Untyped, _)
+                    | (Scalar::Untyped, Value::Number(_) | Value::String(_) | Value::Bool(_))
                     | (Scalar::Numeric, Value::Number(_))
                     | (Scalar::String, Value::String(_))
                     | (Scalar::Boolean, Value::Bool(_))
@@ -156,7 +156,8 @@ fn validate_at(ty: &TypeRef, v: &Value, dup_ok: bool, prefix: &str, errs: &mut V
                 let msg = match s {
                     Scalar::Numeric => format!("expected numeric (int or float), got {}", go_type_name(v)),
                     Scalar::String => format!("expected string, got {}", go_json(v)),
-                    _ => format!("expected boolean, got {}", go_json(v)),
+                    Scalar::Boolean => format!("expected boolean, got {}", go_json(v)),
+                    Scalar::Untyped => format!("expected any scalar, got {}", go_json(v)),
                 };
                 err(errs, msg);
             }
@@ -397,9 +398,15 @@ fn cmp_list_items(t: &ListType, l: &[Value], r: &[Value], path: &mut Path, out: 
                 out.modified.insert(path);
             }
         } else if ll.len() >= 2 {
-            if rl.is_empty() { out.removed.insert(path) } else { out.modified.insert(path) }
+            if let Some(r) = rl.first() {
+                cmp(&t.elem, None, Some(r), path, out);
+            }
+            out.removed.insert(path);
         } else if rl.len() >= 2 {
-            if ll.is_empty() { out.added.insert(path) } else { out.modified.insert(path) }
+            if let Some(l) = ll.first() {
+                cmp(&t.elem, Some(l), None, path, out);
+            }
+            out.added.insert(path);
         } else {
             cmp(&t.elem, ll.first().copied(), rl.first().copied(), path, out);
         }
