@@ -488,6 +488,15 @@ fn ctx<'a>(ty: &'a ObjectType, m: &'a Manager<'a>, reset_fields: &[&str]) -> Ctx
     Ctx { ty, ignored: reset_set(reset_fields), m, now: managed::normalize_time(m.now).unwrap_or_else(|| m.now.to_string()) }
 }
 
+/// `namespace/name; group/version, Kind=kind`, as kube-apiserver names an object in these errors.
+pub fn object_gvknn(obj: &Value) -> String {
+    let meta = |k: &str| obj.get("metadata").and_then(|m| m.get(k)).and_then(Value::as_str).unwrap_or("").to_string();
+    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    format!("{}/{}; {group}/{version}, Kind={kind}", meta("namespace"), meta("name"))
+}
+
 fn equal_but_times(a: &[ManagedFieldsEntry], b: &[ManagedFieldsEntry]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| ManagedFieldsEntry { time: None, ..x.clone() } == ManagedFieldsEntry { time: None, ..y.clone() })
 }
@@ -509,8 +518,10 @@ pub fn update(
     let c = ctx(ty, m, reset_fields);
     let new_v = without_managed_fields(new);
     let live_v = live.map(without_managed_fields).unwrap_or_else(|| empty_like(new));
-    typed::validate(&ty.root, &new_v, true).map_err(|e| ApplyError::Invalid(format!("failed to create typed new object: {e}")))?;
-    typed::validate(&ty.root, &live_v, true).map_err(|e| ApplyError::Invalid(format!("failed to create typed live object: {e}")))?;
+    typed::validate(&ty.root, &new_v, true)
+        .map_err(|e| ApplyError::Invalid(format!("failed to convert new object ({}) to smd typed: {e}", object_gvknn(&new_v))))?;
+    typed::validate(&ty.root, &live_v, true)
+        .map_err(|e| ApplyError::Invalid(format!("failed to convert live object ({}) to smd typed: {e}", object_gvknn(&live_v))))?;
     let out = from_managers(c.update_chain(&live_v, &new_v, to_managers(managed), m.name));
     if let Some(live) = live
         && values_equal(&live_v, &new_v)
@@ -595,7 +606,8 @@ pub fn apply(
     let c = ctx(ty, m, reset_fields);
     typed::validate(&ty.root, config, false).map_err(ApplyError::Untypable)?;
     let live_v = live.map(without_managed_fields).unwrap_or_else(|| empty_like(config));
-    typed::validate(&ty.root, &live_v, true).map_err(|e| ApplyError::Invalid(format!("failed to create typed live object: {e}")))?;
+    typed::validate(&ty.root, &live_v, true)
+        .map_err(|e| ApplyError::Invalid(format!("failed to create typed live object ({}): {e}", object_gvknn(&live_v))))?;
     let managers = to_managers(managed);
     let result = match c.apply_once(&live_v, config, managers.clone(), force) {
         Err(ApplyError::Conflicts(cs)) if m.name == KUBECTL => match c.allowed_from_last_applied(&live_v) {

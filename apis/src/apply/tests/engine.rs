@@ -522,3 +522,14 @@ fn an_apply_through_status_is_marked_and_keyed_by_subresource() {
     let main = e2.iter().find(|x| x.subresource.is_none()).unwrap();
     assert_eq!(main.fields.to_fields_v1(), json!({"f:spec": {"f:replicas": {}}}));
 }
+
+#[test]
+fn objects_are_named_as_in_kube_apiserver_errors() {
+    assert_eq!(crate::apply::object_gvknn(&obj(json!({}))), "ns/x; example.io/v1, Kind=Thing");
+    assert_eq!(crate::apply::object_gvknn(&json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}})), "/p; /v1, Kind=Pod");
+    let bad = update(&ty(), None, &obj(json!({"foo": 1})), vec![], &mgr("c", T0), RESET).unwrap_err();
+    assert_eq!(
+        bad,
+        ApplyError::Invalid("failed to convert new object (ns/x; example.io/v1, Kind=Thing) to smd typed: .spec.foo: field not declared in schema".into())
+    );
+}
