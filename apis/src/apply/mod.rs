@@ -34,6 +34,7 @@ const MAX_UPDATE_MANAGERS: usize = 10;
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 const KUBECTL: &str = "kubectl";
 const FIELD_MANAGER_MAX_LENGTH: usize = 128;
+const TOTAL_ANNOTATION_SIZE_LIMIT: usize = 256 * 1024;
 
 /// Who acts, and when.
 #[derive(Debug, Clone, Copy)]
@@ -585,6 +586,10 @@ fn set_annotation(obj: &mut Value, key: &str, value: String) {
     let ann = meta.entry("annotations").or_insert_with(|| Value::Object(Map::new()));
     if let Value::Object(ann) = ann {
         ann.insert(key.into(), Value::String(value));
+        let size: usize = ann.iter().map(|(k, v)| k.len() + v.as_str().map_or(0, str::len)).sum();
+        if size > TOTAL_ANNOTATION_SIZE_LIMIT {
+            ann.remove(key);
+        }
     }
 }
 

@@ -533,3 +533,16 @@ fn objects_are_named_as_in_kube_apiserver_errors() {
         ApplyError::Invalid("failed to convert new object (ns/x; example.io/v1, Kind=Thing) to smd typed: .spec.foo: field not declared in schema".into())
     );
 }
+
+#[test]
+fn a_last_applied_annotation_too_large_to_keep_is_dropped() {
+    let big = "x".repeat(200 * 1024);
+    let mut cfg = obj(json!({"name": big}));
+    cfg["metadata"]["annotations"] = json!({"other": "y".repeat(100 * 1024)});
+    let mut live = obj(json!({}));
+    live["metadata"]["annotations"] = json!({"kubectl.kubernetes.io/last-applied-configuration": "{}", "other": "y".repeat(100 * 1024)});
+    let e = create("kubectl-client-side-apply", T0, &live);
+    let (o, _) = applied(Some(&live), &cfg, e, "kubectl", T1);
+    assert!(o["metadata"]["annotations"].get("kubectl.kubernetes.io/last-applied-configuration").is_none());
+    assert!(o["metadata"]["annotations"].get("other").is_some());
+}
