@@ -11,6 +11,9 @@ use serde_json::{Map, Value};
 
 pub(crate) use crate::schema::gofmt::{go_float_v, go_json, go_quote};
 
+/// A path from the object's root: the steps in order.
+pub type Path = Vec<PathElement>;
+
 /// One step into an object: a field, a list-map item, a set element or a list index.
 #[derive(Debug, Clone)]
 pub enum PathElement {

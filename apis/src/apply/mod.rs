@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::status::{FieldError, FieldErrorKind, Status, StatusCause, StatusDetails};
 
-pub use fieldpath::{FieldSet, PathElement, path_string};
+pub use fieldpath::{FieldSet, Path, PathElement, path_string};
 pub use managed::{ManagedFieldsEntry, Operation, decode_managed_fields, encode_managed_fields, requested_managed_fields};
 pub use schema::ObjectType;
 

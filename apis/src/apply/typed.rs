@@ -4,10 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
-use super::fieldpath::{FieldSet, PathElement, go_json, go_quote, values_equal};
+use super::fieldpath::{FieldSet, Path, PathElement, go_json, go_quote, values_equal};
 use super::schema::{Atom, ListType, MapType, Scalar, TypeRef};
-
-type Path = Vec<PathElement>;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Flags {

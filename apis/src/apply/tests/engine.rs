@@ -546,3 +546,33 @@ fn a_last_applied_annotation_too_large_to_keep_is_dropped() {
     assert!(o["metadata"]["annotations"].get("kubectl.kubernetes.io/last-applied-configuration").is_none());
     assert!(o["metadata"]["annotations"].get("other").is_some());
 }
+
+#[test]
+fn stored_sets_below_nodes_now_atomic_are_reconciled_before_applying() {
+    let o = obj(json!({"atomicMap": {"a": "1"}}));
+    let stale = ManagedFieldsEntry {
+        manager: "old".into(),
+        operation: Operation::Update,
+        api_version: V.into(),
+        time: Some(T0.into()),
+        fields: FieldSet::from_fields_v1(&json!({"f:spec": {"f:atomicMap": {"f:a": {}}}})).unwrap(),
+        subresource: None,
+    };
+    let c = conflicts_of(apply(&ty(), Some(&o), &obj(json!({"atomicMap": {"a": "2"}})), vec![stale.clone()], &mgr("a", T1), false, RESET));
+    assert_eq!(crate::apply::path_string(&c[0].path), ".spec.atomicMap");
+    let (_, e) = apply(&ty(), Some(&o), &obj(json!({"atomicMap": {"a": "1"}})), vec![stale], &mgr("a", T1), false, RESET).unwrap();
+    assert_eq!(fields_of(&e, "old"), json!({"f:spec": {"f:atomicMap": {}}}));
+}
+
+#[test]
+fn defaulted_keys_identify_items_across_applies() {
+    let (o, e) = applied(None, &obj(json!({"rules": [{"port": 53, "note": "a"}]})), vec![], "a", T0);
+    // The same item, now with its defaulted key spelled out, is shared, not a second item.
+    let (o2, e2) = applied(Some(&o), &obj(json!({"rules": [{"port": 53, "protocol": "TCP", "note": "a"}]})), e, "b", T1);
+    assert_eq!(o2["spec"]["rules"], json!([{"port": 53, "protocol": "TCP", "note": "a"}]));
+    assert_eq!(fields_of(&e2, "a"), json!({"f:spec": {"f:rules": {"k:{\"port\":53,\"protocol\":\"TCP\"}": {".": {}, "f:note": {}, "f:port": {}}}}}));
+    assert_eq!(
+        fields_of(&e2, "b"),
+        json!({"f:spec": {"f:rules": {"k:{\"port\":53,\"protocol\":\"TCP\"}": {".": {}, "f:note": {}, "f:port": {}, "f:protocol": {}}}}})
+    );
+}
