@@ -55,8 +55,10 @@ pub enum ApplyError {
     /// 409: the conflicts (one per path, with the owner's identity), see [`conflict_status`].
     Conflicts(Vec<Conflict>),
     /// The config cannot be typed: the message after "failed to create typed patch object (ns/name; gvk): ".
+    /// Undeclared fields, wrong types, duplicate list-map keys and items without key fields are all this.
     Untypable(String),
-    /// Other bad input (duplicate list-map keys in the config, missing key fields...), for a 400/422.
+    /// Other bad input: a config carrying `metadata.managedFields`, or objects that cannot be typed
+    /// on an update (with kube-apiserver's whole message).
     Invalid(String),
 }
 
@@ -503,8 +505,12 @@ fn equal_but_times(a: &[ManagedFieldsEntry], b: &[ManagedFieldsEntry]) -> bool {
 }
 
 /// managedFields after a create (`live` None) or an update/patch from `live` to `new` by `m`,
-/// starting from `managed` (the live entries, or the request's). On `Err`, kube-apiserver stores the
-/// object without managedFields.
+/// starting from `managed` (the live entries, or the request's per [`requested_managed_fields`]; on a
+/// subresource always the live ones). The changed paths, minus `reset_fields` and the never-tracked
+/// metadata, go to `m`'s Update entry and leave every other entry; `m`'s time moves only when it
+/// gained something; more than ten Update entries fold into `ancient-changes`. An update of an
+/// existing object with no entries tracks nothing; a create always is. On `Err` (the objects do not
+/// fit the schema), kube-apiserver stores the object without managedFields.
 pub fn update(
     ty: &ObjectType,
     live: Option<&Value>,
@@ -593,9 +599,16 @@ fn set_annotation(obj: &mut Value, key: &str, value: String) {
     }
 }
 
-/// An apply of `config` by `m` onto `live` (None: the object is created from the config). Returns
-/// the merged object, not defaulted, with `metadata.managedFields` set to the new entries, and the
-/// entries. Nodes the prune left empty are null, as upstream leaves them for defaulting to drop.
+/// An apply of `config` by `m` onto `live` (None: the object is created from the config), starting
+/// from the live entries. Returns the merged object with `metadata.managedFields` set to the new
+/// entries, and the entries. Conflicts (other owners of fields whose value would change) fail the
+/// apply unless `force`; for the manager `kubectl`, fields still holding their
+/// last-applied-configuration values are taken without asking, and that annotation is rewritten when
+/// present. When nothing changes, the live object comes back and no time moves.
+///
+/// The caller then does what kube-apiserver's strategy and defaulting do: restores the live values
+/// of `reset_fields` (the config may have set them), defaults the object, and drops the nulls of
+/// non-nullable fields (a map the prune emptied is left null, as upstream leaves it).
 pub fn apply(
     ty: &ObjectType,
     live: Option<&Value>,
