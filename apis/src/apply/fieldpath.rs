@@ -355,6 +355,41 @@ impl FieldSet {
         m
     }
 
+    /// The `FieldsV1` bytes as kube-apiserver's serializer writes them, before any re-encoding:
+    /// `.` first, then elements in their total order (fields, keys, values, indexes).
+    pub fn to_fields_v1_string(&self) -> String {
+        let mut out = String::new();
+        self.write_v1_string(false, &mut out);
+        out
+    }
+
+    fn write_v1_string(&self, include_self: bool, out: &mut String) {
+        out.push('{');
+        let mut first = true;
+        let mut sep = |out: &mut String| {
+            if !std::mem::take(&mut first) {
+                out.push(',');
+            }
+        };
+        if include_self && !self.is_empty() {
+            sep(out);
+            out.push_str("\".\":{}");
+        }
+        let mut keys: Vec<&PathElement> = self.members.iter().chain(self.children.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        for pe in keys {
+            sep(out);
+            out.push_str(&go_json(&Value::String(pe.to_fields_v1_key())));
+            out.push(':');
+            match self.children.get(pe) {
+                Some(c) => c.write_v1_string(self.members.contains(pe), out),
+                None => out.push_str("{}"),
+            }
+        }
+        out.push('}');
+    }
+
     /// Whether the set holds no path.
     pub fn is_empty(&self) -> bool {
         self.members.is_empty() && self.children.is_empty()

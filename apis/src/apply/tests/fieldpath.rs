@@ -106,3 +106,14 @@ fn algebra_on_small_sets() {
     assert_eq!(a.difference(&spec_only).to_fields_v1(), json!({"f:spec": {"f:a": {}, "f:b": {}}}));
     assert_eq!(a.paths().iter().map(|p| path_string(p)).collect::<Vec<_>>(), vec![".spec", ".spec.a", ".spec.b"]);
 }
+
+#[test]
+fn the_canonical_string_orders_dot_fields_keys_values_indexes() {
+    let s = FieldSet::from_fields_v1(&json!({"f:spec": {
+        ".": {}, "i:0": {}, "v:\"s\"": {}, "v:1": {}, "k:{\"n\":\"<\"}": {"f:x": {}}, "f:b": {}, "f:a": {}
+    }}))
+    .unwrap();
+    assert_eq!(s.to_fields_v1_string(), r#"{"f:spec":{".":{},"f:a":{},"f:b":{},"k:{\"n\":\"\\u003c\"}":{"f:x":{}},"v:1":{},"v:\"s\"":{},"i:0":{}}}"#);
+    let back: Value = serde_json::from_str(&s.to_fields_v1_string()).unwrap();
+    assert_eq!(back, s.to_fields_v1());
+}

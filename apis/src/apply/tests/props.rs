@@ -93,6 +93,8 @@ proptest! {
         let decoded = FieldSet::from_fields_v1(&encoded).unwrap();
         prop_assert_eq!(&decoded, &s);
         prop_assert_eq!(decoded.to_fields_v1(), encoded);
+        let text: Value = serde_json::from_str(&s.to_fields_v1_string()).unwrap();
+        prop_assert_eq!(FieldSet::from_fields_v1(&text).unwrap(), s);
     }
 
     #[test]
