@@ -11,6 +11,9 @@ use serde_json::{Map, Value};
 
 pub(crate) use crate::schema::gofmt::{go_float_v, go_json, go_quote};
 
+/// A path from the object's root: the steps in order.
+pub type Path = Vec<PathElement>;
+
 /// One step into an object: a field, a list-map item, a set element or a list index.
 #[derive(Debug, Clone)]
 pub enum PathElement {
@@ -39,8 +42,7 @@ impl PathElement {
         match self {
             PathElement::Field(f) => format!(".{f}"),
             PathElement::Key(keys) => {
-                let parts: Vec<String> =
-                    keys.iter().map(|(k, v)| format!("{k}={}", value_to_string(v))).collect();
+                let parts: Vec<String> = keys.iter().map(|(k, v)| format!("{k}={}", value_to_string(v))).collect();
                 format!("[{}]", parts.join(","))
             }
             PathElement::Value(v) => format!("[={}]", value_to_string(v)),
@@ -95,10 +97,7 @@ impl PathElement {
                 fields.sort_by(|a, b| a.0.cmp(&b.0));
                 Ok(Some(PathElement::Key(fields)))
             }
-            b'i' => rest
-                .parse::<usize>()
-                .map(|i| Some(PathElement::Index(i)))
-                .map_err(|e| format!("parsing {s:?}: {e}")),
+            b'i' => rest.parse::<usize>().map(|i| Some(PathElement::Index(i))).map_err(|e| format!("parsing {s:?}: {e}")),
             _ => Ok(None),
         }
     }
@@ -244,12 +243,8 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
                 num_as_i128(x) == num_as_i128(y)
             }
         }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y.iter()).all(|(l, r)| values_equal(l, r))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| values_equal(v, w)))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y.iter()).all(|(l, r)| values_equal(l, r)),
+        (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| values_equal(v, w))),
         _ => a == b,
     }
 }
@@ -358,6 +353,41 @@ impl FieldSet {
             m.insert(pe.to_fields_v1_key(), Value::Object(c.write_v1(self.members.contains(pe))));
         }
         m
+    }
+
+    /// The `FieldsV1` bytes as kube-apiserver's serializer writes them, before any re-encoding:
+    /// `.` first, then elements in their total order (fields, keys, values, indexes).
+    pub fn to_fields_v1_string(&self) -> String {
+        let mut out = String::new();
+        self.write_v1_string(false, &mut out);
+        out
+    }
+
+    fn write_v1_string(&self, include_self: bool, out: &mut String) {
+        out.push('{');
+        let mut first = true;
+        let mut sep = |out: &mut String| {
+            if !std::mem::take(&mut first) {
+                out.push(',');
+            }
+        };
+        if include_self && !self.is_empty() {
+            sep(out);
+            out.push_str("\".\":{}");
+        }
+        let mut keys: Vec<&PathElement> = self.members.iter().chain(self.children.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        for pe in keys {
+            sep(out);
+            out.push_str(&go_json(&Value::String(pe.to_fields_v1_key())));
+            out.push(':');
+            match self.children.get(pe) {
+                Some(c) => c.write_v1_string(self.members.contains(pe), out),
+                None => out.push_str("{}"),
+            }
+        }
+        out.push('}');
     }
 
     /// Whether the set holds no path.

@@ -146,22 +146,17 @@ pub fn decode_managed_fields(v: &Value) -> Result<Vec<ManagedFieldsEntry>, Strin
         }
         let fields = match m.get("fieldsV1") {
             None | Some(Value::Null) => FieldSet::new(),
-            Some(f) => FieldSet::from_fields_v1(f)
-                .map_err(|e| format!("error decoding versioned set from managed fields entry {i}: error decoding set: {e}"))?,
+            Some(f) => {
+                FieldSet::from_fields_v1(f).map_err(|e| format!("error decoding versioned set from managed fields entry {i}: error decoding set: {e}"))?
+            }
         };
         let time = match str_field(m, "time")? {
             "" => None,
             t => Some(normalize_time(t).ok_or_else(|| format!("parsing time {t:?}: invalid RFC 3339 time"))?),
         };
         let subresource = Some(str_field(m, "subresource")?.to_string()).filter(|s| !s.is_empty());
-        let entry = ManagedFieldsEntry {
-            manager: str_field(m, "manager")?.to_string(),
-            operation,
-            api_version: api_version.to_string(),
-            time,
-            fields,
-            subresource,
-        };
+        let entry =
+            ManagedFieldsEntry { manager: str_field(m, "manager")?.to_string(), operation, api_version: api_version.to_string(), time, fields, subresource };
         let id = entry.identifier();
         out.retain(|e| e.identifier() != id);
         out.push(entry);

@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 use crate::status::{FieldError, FieldErrorKind, Status, StatusCause, StatusDetails};
 
-pub use fieldpath::{FieldSet, PathElement, path_string};
+pub use fieldpath::{FieldSet, Path, PathElement, path_string};
 pub use managed::{ManagedFieldsEntry, Operation, decode_managed_fields, encode_managed_fields, requested_managed_fields};
 pub use schema::ObjectType;
 
@@ -34,6 +34,7 @@ const MAX_UPDATE_MANAGERS: usize = 10;
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 const KUBECTL: &str = "kubectl";
 const FIELD_MANAGER_MAX_LENGTH: usize = 128;
+const TOTAL_ANNOTATION_SIZE_LIMIT: usize = 256 * 1024;
 
 /// Who acts, and when.
 #[derive(Debug, Clone, Copy)]
@@ -54,8 +55,10 @@ pub enum ApplyError {
     /// 409: the conflicts (one per path, with the owner's identity), see [`conflict_status`].
     Conflicts(Vec<Conflict>),
     /// The config cannot be typed: the message after "failed to create typed patch object (ns/name; gvk): ".
+    /// Undeclared fields, wrong types, duplicate list-map keys and items without key fields are all this.
     Untypable(String),
-    /// Other bad input (duplicate list-map keys in the config, missing key fields...), for a 400/422.
+    /// Other bad input: a config carrying `metadata.managedFields`, or objects that cannot be typed
+    /// on an update (with kube-apiserver's whole message).
     Invalid(String),
 }
 
@@ -136,11 +139,7 @@ pub fn conflict_status(conflicts: &[Conflict], group: &str, kind: &str, name: &s
     sorted.sort_by_key(|c| c.identifier());
     let causes = sorted
         .iter()
-        .map(|c| StatusCause {
-            reason: "FieldManagerConflict".into(),
-            message: format!("conflict with {}", c.owner()),
-            field: path_string(&c.path),
-        })
+        .map(|c| StatusCause { reason: "FieldManagerConflict".into(), message: format!("conflict with {}", c.owner()), field: path_string(&c.path) })
         .collect();
     Status {
         kind: "Status".into(),
@@ -194,19 +193,11 @@ pub fn validate_field_manager(field_manager: Option<&str>, is_apply: bool, force
         errs.push(FieldError::forbidden("force", "may not be specified for non-apply patch"));
     }
     if fm.len() > FIELD_MANAGER_MAX_LENGTH {
-        errs.push(FieldError::new(
-            FieldErrorKind::TooLong,
-            "fieldManager",
-            format!("may not be more than {FIELD_MANAGER_MAX_LENGTH} bytes"),
-        ));
+        errs.push(FieldError::new(FieldErrorKind::TooLong, "fieldManager", format!("may not be more than {FIELD_MANAGER_MAX_LENGTH} bytes")));
     }
     for (i, c) in fm.char_indices() {
         if !is_go_printable(c) {
-            errs.push(FieldError::invalid(
-                "fieldManager",
-                Value::String(fm.to_string()),
-                format!("invalid character U+{:04X} (at position {i})", c as u32),
-            ));
+            errs.push(FieldError::invalid("fieldManager", Value::String(fm.to_string()), format!("invalid character U+{:04X} (at position {i})", c as u32)));
         }
     }
     errs
@@ -231,17 +222,7 @@ fn field(name: &str) -> PathElement {
 /// The paths no manager ever keeps for itself.
 fn strip_set() -> FieldSet {
     let mut s = FieldSet::from_paths([vec![field("apiVersion")], vec![field("kind")], vec![field("metadata")]]);
-    for f in [
-        "name",
-        "namespace",
-        "creationTimestamp",
-        "selfLink",
-        "uid",
-        "clusterName",
-        "generation",
-        "managedFields",
-        "resourceVersion",
-    ] {
+    for f in ["name", "namespace", "creationTimestamp", "selfLink", "uid", "clusterName", "generation", "managedFields", "resourceVersion"] {
         s.insert(&[field("metadata"), field(f)]);
     }
     s
@@ -313,14 +294,7 @@ impl Ctx<'_> {
 
     /// Takes what changed from every manager but `workflow`: conflicts (Modified ∪ Added) unless
     /// forced, and ownership of removed paths.
-    fn settle(
-        &self,
-        live: &Value,
-        new: &Value,
-        managers: &mut Managers,
-        workflow: &str,
-        force: bool,
-    ) -> Result<Comparison, Vec<(String, FieldSet)>> {
+    fn settle(&self, live: &Value, new: &Value, managers: &mut Managers, workflow: &str, force: bool) -> Result<Comparison, Vec<(String, FieldSet)>> {
         let mut cmp = typed::compare(&self.ty.root, live, new);
         cmp.exclude(&self.ignored);
         let changed = cmp.modified.union(&cmp.added);
@@ -371,12 +345,7 @@ impl Ctx<'_> {
             Ok(c) => c,
             Err(_) => unreachable!("forced updates never conflict"),
         };
-        let set = cmp
-            .modified
-            .union(&cmp.added)
-            .difference(&cmp.removed)
-            .recursive_difference(&self.ignored)
-            .difference(&strip_set());
+        let set = cmp.modified.union(&cmp.added).difference(&cmp.removed).recursive_difference(&self.ignored).difference(&strip_set());
         if !set.is_empty() {
             let fields = match managers.get(&real_id) {
                 Some(prev) => set.union(&prev.fields),
@@ -425,13 +394,7 @@ impl Ctx<'_> {
     }
 
     /// One apply attempt: before-first-apply, merge, prune, conflicts. `None` object: nothing changed.
-    fn apply_once(
-        &self,
-        live: &Value,
-        config: &Value,
-        mut managers: Managers,
-        force: bool,
-    ) -> Result<(Option<Value>, Managers), ApplyError> {
+    fn apply_once(&self, live: &Value, config: &Value, mut managers: Managers, force: bool) -> Result<(Option<Value>, Managers), ApplyError> {
         if managers.is_empty() {
             managers = self.update_chain(&empty_like(config), live, managers, BEFORE_FIRST_APPLY);
         }
@@ -468,21 +431,18 @@ impl Ctx<'_> {
             return None;
         }
         let root = &self.ty.root;
-        typed::validate(root, &last, true).ok()?;
+        typed::validate(root, live, false).ok()?;
+        typed::validate(root, &last, false).ok()?;
         let set = typed::to_field_set(root, &last);
         let cmp = typed::compare(root, &last, live);
-        Some(set.difference(&cmp.modified))
+        Some(set.difference(&cmp.modified).difference(&cmp.added).difference(&cmp.removed))
     }
 }
 
 /// Merges the oldest Update entries into `ancient-changes` entries, one per apiVersion, until at
 /// most ten Update entries remain.
 fn cap_update_managers(managers: &mut Managers) {
-    let mut updaters: Vec<(i64, String)> = managers
-        .iter()
-        .filter(|(_, e)| e.operation == Operation::Update)
-        .map(|(id, e)| (e.seconds(), id.clone()))
-        .collect();
+    let mut updaters: Vec<(i64, String)> = managers.iter().filter(|(_, e)| e.operation == Operation::Update).map(|(id, e)| (e.seconds(), id.clone())).collect();
     if updaters.len() <= MAX_UPDATE_MANAGERS {
         return;
     }
@@ -531,14 +491,26 @@ fn ctx<'a>(ty: &'a ObjectType, m: &'a Manager<'a>, reset_fields: &[&str]) -> Ctx
     Ctx { ty, ignored: reset_set(reset_fields), m, now: managed::normalize_time(m.now).unwrap_or_else(|| m.now.to_string()) }
 }
 
+/// `namespace/name; group/version, Kind=kind`, as kube-apiserver names an object in these errors.
+pub fn object_gvknn(obj: &Value) -> String {
+    let meta = |k: &str| obj.get("metadata").and_then(|m| m.get(k)).and_then(Value::as_str).unwrap_or("").to_string();
+    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    format!("{}/{}; {group}/{version}, Kind={kind}", meta("namespace"), meta("name"))
+}
+
 fn equal_but_times(a: &[ManagedFieldsEntry], b: &[ManagedFieldsEntry]) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|(x, y)| ManagedFieldsEntry { time: None, ..x.clone() } == ManagedFieldsEntry { time: None, ..y.clone() })
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| ManagedFieldsEntry { time: None, ..x.clone() } == ManagedFieldsEntry { time: None, ..y.clone() })
 }
 
 /// managedFields after a create (`live` None) or an update/patch from `live` to `new` by `m`,
-/// starting from `managed` (the live entries, or the request's). On `Err`, kube-apiserver stores the
-/// object without managedFields.
+/// starting from `managed` (the live entries, or the request's per [`requested_managed_fields`]; on a
+/// subresource always the live ones). The changed paths, minus `reset_fields` and the never-tracked
+/// metadata, go to `m`'s Update entry and leave every other entry; `m`'s time moves only when it
+/// gained something; more than ten Update entries fold into `ancient-changes`. An update of an
+/// existing object with no entries tracks nothing; a create always is. On `Err` (the objects do not
+/// fit the schema), kube-apiserver stores the object without managedFields.
 pub fn update(
     ty: &ObjectType,
     live: Option<&Value>,
@@ -553,8 +525,10 @@ pub fn update(
     let c = ctx(ty, m, reset_fields);
     let new_v = without_managed_fields(new);
     let live_v = live.map(without_managed_fields).unwrap_or_else(|| empty_like(new));
-    typed::validate(&ty.root, &new_v, true).map_err(|e| ApplyError::Invalid(format!("failed to create typed new object: {e}")))?;
-    typed::validate(&ty.root, &live_v, true).map_err(|e| ApplyError::Invalid(format!("failed to create typed live object: {e}")))?;
+    typed::validate(&ty.root, &new_v, true)
+        .map_err(|e| ApplyError::Invalid(format!("failed to convert new object ({}) to smd typed: {e}", object_gvknn(&new_v))))?;
+    typed::validate(&ty.root, &live_v, true)
+        .map_err(|e| ApplyError::Invalid(format!("failed to convert live object ({}) to smd typed: {e}", object_gvknn(&live_v))))?;
     let out = from_managers(c.update_chain(&live_v, &new_v, to_managers(managed), m.name));
     if let Some(live) = live
         && values_equal(&live_v, &new_v)
@@ -569,12 +543,38 @@ pub fn update(
     Ok(out)
 }
 
+fn entry_without_time(e: &Value) -> Value {
+    let mut e = e.clone();
+    if let Value::Object(m) = &mut e {
+        m.remove("time");
+    }
+    e
+}
+
+/// The last step of every update and patch (apply included): when the stored object would differ
+/// from the old one only in managedFields times (entries compared by position), the old entries
+/// are kept, so that no resourceVersion bump happens for nothing. Returns the object to store.
+pub fn ignore_managed_fields_timestamps(old: &Value, new: &Value) -> Value {
+    let mf = |v: &Value| v.get("metadata").and_then(|m| m.get("managedFields")).cloned();
+    let (old_mf, new_mf) = (mf(old), mf(new));
+    let (Some(Value::Array(o)), Some(Value::Array(n))) = (&old_mf, &new_mf) else {
+        return new.clone();
+    };
+    if o.len() != n.len() || o.iter().zip(n).any(|(a, b)| entry_without_time(a) != entry_without_time(b)) {
+        return new.clone();
+    }
+    if without_managed_fields(old) != without_managed_fields(new) {
+        return new.clone();
+    }
+    let mut out = new.clone();
+    if let Some(Value::Object(meta)) = out.get_mut("metadata") {
+        meta.insert("managedFields".into(), Value::Array(o.clone()));
+    }
+    out
+}
+
 fn has_last_applied(obj: &Value) -> bool {
-    obj.get("metadata")
-        .and_then(|m| m.get("annotations"))
-        .and_then(|a| a.get(LAST_APPLIED))
-        .and_then(Value::as_str)
-        .is_some_and(|s| !s.is_empty())
+    obj.get("metadata").and_then(|m| m.get("annotations")).and_then(|a| a.get(LAST_APPLIED)).and_then(Value::as_str).is_some_and(|s| !s.is_empty())
 }
 
 fn build_last_applied(config: &Value) -> String {
@@ -592,12 +592,23 @@ fn set_annotation(obj: &mut Value, key: &str, value: String) {
     let ann = meta.entry("annotations").or_insert_with(|| Value::Object(Map::new()));
     if let Value::Object(ann) = ann {
         ann.insert(key.into(), Value::String(value));
+        let size: usize = ann.iter().map(|(k, v)| k.len() + v.as_str().map_or(0, str::len)).sum();
+        if size > TOTAL_ANNOTATION_SIZE_LIMIT {
+            ann.remove(key);
+        }
     }
 }
 
-/// An apply of `config` by `m` onto `live` (None: the object is created from the config). Returns
-/// the merged object, not defaulted, with `metadata.managedFields` set to the new entries, and the
-/// entries. Nodes the prune left empty are null, as upstream leaves them for defaulting to drop.
+/// An apply of `config` by `m` onto `live` (None: the object is created from the config), starting
+/// from the live entries. Returns the merged object with `metadata.managedFields` set to the new
+/// entries, and the entries. Conflicts (other owners of fields whose value would change) fail the
+/// apply unless `force`; for the manager `kubectl`, fields still holding their
+/// last-applied-configuration values are taken without asking, and that annotation is rewritten when
+/// present. When nothing changes, the live object comes back and no time moves.
+///
+/// The caller then does what kube-apiserver's strategy and defaulting do: restores the live values
+/// of `reset_fields` (the config may have set them), defaults the object, and drops the nulls of
+/// non-nullable fields (a map the prune emptied is left null, as upstream leaves it).
 pub fn apply(
     ty: &ObjectType,
     live: Option<&Value>,
@@ -613,18 +624,15 @@ pub fn apply(
     let c = ctx(ty, m, reset_fields);
     typed::validate(&ty.root, config, false).map_err(ApplyError::Untypable)?;
     let live_v = live.map(without_managed_fields).unwrap_or_else(|| empty_like(config));
-    typed::validate(&ty.root, &live_v, true).map_err(|e| ApplyError::Invalid(format!("failed to create typed live object: {e}")))?;
+    typed::validate(&ty.root, &live_v, true)
+        .map_err(|e| ApplyError::Invalid(format!("failed to create typed live object ({}): {e}", object_gvknn(&live_v))))?;
     let managers = to_managers(managed);
     let result = match c.apply_once(&live_v, config, managers.clone(), force) {
         Err(ApplyError::Conflicts(cs)) if m.name == KUBECTL => match c.allowed_from_last_applied(&live_v) {
             None => Err(ApplyError::Conflicts(cs)),
             Some(allowed) => {
                 let remaining: Vec<Conflict> = cs.into_iter().filter(|x| !allowed.has(&x.path)).collect();
-                if remaining.is_empty() {
-                    c.apply_once(&live_v, config, managers, true)
-                } else {
-                    Err(ApplyError::Conflicts(remaining))
-                }
+                if remaining.is_empty() { c.apply_once(&live_v, config, managers, true) } else { Err(ApplyError::Conflicts(remaining)) }
             }
         },
         r => r,

@@ -113,21 +113,14 @@ fn field(ty: TypeRef) -> StructField {
 
 fn struct_t(fields: Vec<(&str, TypeRef)>, atomic: bool) -> TypeRef {
     TypeRef::inline(Atom {
-        map: Some(MapType {
-            fields: fields.into_iter().map(|(n, t)| (n.to_string(), field(t))).collect(),
-            elem: None,
-            atomic,
-        }),
+        map: Some(MapType { fields: fields.into_iter().map(|(n, t)| (n.to_string(), field(t))).collect(), elem: None, atomic }),
         ..Atom::default()
     })
 }
 
 /// The built-in ObjectMeta type, whatever a CRD's schema says about `metadata`.
 pub(crate) fn object_meta() -> TypeRef {
-    let string_map = TypeRef::inline(Atom {
-        map: Some(MapType { fields: BTreeMap::new(), elem: Some(string_t()), atomic: false }),
-        ..Atom::default()
-    });
+    let string_map = TypeRef::inline(Atom { map: Some(MapType { fields: BTreeMap::new(), elem: Some(string_t()), atomic: false }), ..Atom::default() });
     let owner_ref = struct_t(
         vec![
             ("apiVersion", string_t()),
@@ -139,18 +132,9 @@ pub(crate) fn object_meta() -> TypeRef {
         ],
         true,
     );
-    let owner_refs = TypeRef::inline(Atom {
-        list: Some(ListType { elem: owner_ref, associative: true, keys: vec!["uid".into()] }),
-        ..Atom::default()
-    });
-    let finalizers = TypeRef::inline(Atom {
-        list: Some(ListType { elem: string_t(), associative: true, keys: vec![] }),
-        ..Atom::default()
-    });
-    let managed_fields = TypeRef::inline(Atom {
-        list: Some(ListType { elem: TypeRef::UntypedAtomic, associative: false, keys: vec![] }),
-        ..Atom::default()
-    });
+    let owner_refs = TypeRef::inline(Atom { list: Some(ListType { elem: owner_ref, associative: true, keys: vec!["uid".into()] }), ..Atom::default() });
+    let finalizers = TypeRef::inline(Atom { list: Some(ListType { elem: string_t(), associative: true, keys: vec![] }), ..Atom::default() });
+    let managed_fields = TypeRef::inline(Atom { list: Some(ListType { elem: TypeRef::UntypedAtomic, associative: false, keys: vec![] }), ..Atom::default() });
     struct_t(
         vec![
             ("name", string_t()),
@@ -184,11 +168,7 @@ fn parse_schema(s: &Value, preserve_unknown: bool) -> Atom {
     let pu = preserve_unknown || is_true(m, "x-kubernetes-preserve-unknown-fields");
     let typ = m.get("type").and_then(Value::as_str).unwrap_or("");
     let mut atom = match typ {
-        "" => Atom {
-            scalar: Some(Scalar::Untyped),
-            list: Some(parse_list(m, pu)),
-            map: Some(parse_object(m, pu)),
-        },
+        "" => Atom { scalar: Some(Scalar::Untyped), list: Some(parse_list(m, pu)), map: Some(parse_object(m, pu)) },
         "object" => Atom { map: Some(parse_object(m, pu)), ..Atom::default() },
         "array" => Atom { list: Some(parse_list(m, pu)), ..Atom::default() },
         "integer" | "number" => Atom { scalar: Some(Scalar::Numeric), ..Atom::default() },

@@ -4,10 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
-use super::fieldpath::{FieldSet, PathElement, go_json, go_quote, values_equal};
+use super::fieldpath::{FieldSet, Path, PathElement, go_json, go_quote, values_equal};
 use super::schema::{Atom, ListType, MapType, Scalar, TypeRef};
-
-type Path = Vec<PathElement>;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Flags {
@@ -144,18 +142,20 @@ fn validate_at(ty: &TypeRef, v: &Value, dup_ok: bool, prefix: &str, errs: &mut V
     let err = |errs: &mut Vec<VErr>, msg: String| errs.push(VErr { path: prefix.to_string(), msg });
     match kind_of(ty, Some(v)) {
         Kind::Scalar(s) => {
-            let ok = match (s, v) {
-                (_, Value::Null) | (Scalar::Untyped, _) => true,
-                (Scalar::Numeric, Value::Number(_)) => true,
-                (Scalar::String, Value::String(_)) => true,
-                (Scalar::Boolean, Value::Bool(_)) => true,
-                _ => false,
-            };
+            let ok = matches!(
+                (s, v),
+                (_, Value::Null)
+                    | (Scalar::Untyped, Value::Number(_) | Value::String(_) | Value::Bool(_))
+                    | (Scalar::Numeric, Value::Number(_))
+                    | (Scalar::String, Value::String(_))
+                    | (Scalar::Boolean, Value::Bool(_))
+            );
             if !ok {
                 let msg = match s {
                     Scalar::Numeric => format!("expected numeric (int or float), got {}", go_type_name(v)),
                     Scalar::String => format!("expected string, got {}", go_json(v)),
-                    _ => format!("expected boolean, got {}", go_json(v)),
+                    Scalar::Boolean => format!("expected boolean, got {}", go_json(v)),
+                    Scalar::Untyped => format!("expected any scalar, got {}", go_json(v)),
                 };
                 err(errs, msg);
             }
@@ -330,14 +330,7 @@ fn cmp_leaf(lhs: Option<&Value>, rhs: Option<&Value>, path: &Path, out: &mut Com
     }
 }
 
-fn cmp_kind(
-    kind: Kind<'_>,
-    lhs: Option<&Value>,
-    rhs: Option<&Value>,
-    path: &mut Path,
-    out: &mut Comparison,
-    in_leaf: &mut bool,
-) {
+fn cmp_kind(kind: Kind<'_>, lhs: Option<&Value>, rhs: Option<&Value>, path: &mut Path, out: &mut Comparison, in_leaf: &mut bool) {
     match kind {
         Kind::Scalar(_) => cmp_leaf(lhs, rhs, path, out, in_leaf),
         Kind::List(t) => {
@@ -403,9 +396,15 @@ fn cmp_list_items(t: &ListType, l: &[Value], r: &[Value], path: &mut Path, out: 
                 out.modified.insert(path);
             }
         } else if ll.len() >= 2 {
-            if rl.is_empty() { out.removed.insert(path) } else { out.modified.insert(path) }
+            if let Some(r) = rl.first() {
+                cmp(&t.elem, None, Some(r), path, out);
+            }
+            out.removed.insert(path);
         } else if rl.len() >= 2 {
-            if ll.is_empty() { out.added.insert(path) } else { out.modified.insert(path) }
+            if let Some(l) = ll.first() {
+                cmp(&t.elem, Some(l), None, path, out);
+            }
+            out.added.insert(path);
         } else {
             cmp(&t.elem, ll.first().copied(), rl.first().copied(), path, out);
         }
@@ -479,13 +478,7 @@ fn observed_child<'v>(obs: &BTreeMap<PathElement, Option<&'v Value>>, pe: &PathE
 
 type Indexed<'v> = (Vec<PathElement>, BTreeMap<PathElement, Option<&'v Value>>);
 
-fn index_for_merge<'v>(
-    t: &ListType,
-    items: &'v [Value],
-    allow_dups: bool,
-    prefix: &str,
-    errs: &mut Vec<VErr>,
-) -> Indexed<'v> {
+fn index_for_merge<'v>(t: &ListType, items: &'v [Value], allow_dups: bool, prefix: &str, errs: &mut Vec<VErr>) -> Indexed<'v> {
     let mut pes = Vec::new();
     let mut observed: BTreeMap<PathElement, Option<&Value>> = BTreeMap::new();
     for (i, item) in items.iter().enumerate() {
@@ -498,10 +491,7 @@ fn index_for_merge<'v>(
         };
         if observed.contains_key(&pe) {
             if !allow_dups {
-                errs.push(VErr {
-                    path: prefix.to_string(),
-                    msg: format!("duplicate entries for key {}", pe.to_path_string()),
-                });
+                errs.push(VErr { path: prefix.to_string(), msg: format!("duplicate entries for key {}", pe.to_path_string()) });
                 continue;
             }
             observed.insert(pe.clone(), None);
@@ -520,8 +510,7 @@ fn mrg_list(t: &ListType, lhs: &[Value], rhs: &[Value], prefix: &str, errs: &mut
     if errs.len() != before {
         return None;
     }
-    let mut shared: std::collections::VecDeque<&PathElement> =
-        rpes.iter().filter(|pe| lobs.contains_key(*pe)).collect();
+    let mut shared: std::collections::VecDeque<&PathElement> = rpes.iter().filter(|pe| lobs.contains_key(*pe)).collect();
     let mut next_shared = shared.pop_front();
     let mut merged_rhs: BTreeSet<PathElement> = BTreeSet::new();
     let mut out = Vec::new();

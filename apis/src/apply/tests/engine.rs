@@ -2,8 +2,8 @@ use serde_json::{Value, json};
 
 use super::{T0, T1, T2, T3, V, entry, fields_of, mgr, obj, ty};
 use crate::apply::{
-    ApplyError, Conflict, FieldSet, Manager, ManagedFieldsEntry, Operation, PathElement, apply, conflict_status,
-    encode_managed_fields, manager_from_user_agent, requested_managed_fields, update, validate_field_manager,
+    ApplyError, Conflict, FieldSet, ManagedFieldsEntry, Manager, Operation, PathElement, apply, conflict_status, encode_managed_fields,
+    ignore_managed_fields_timestamps, manager_from_user_agent, requested_managed_fields, update, validate_field_manager,
 };
 
 const RESET: &[&str] = &["status"];
@@ -12,13 +12,7 @@ fn create(name: &str, now: &str, o: &Value) -> Vec<ManagedFieldsEntry> {
     update(&ty(), None, o, vec![], &mgr(name, now), RESET).unwrap()
 }
 
-fn applied(
-    live: Option<&Value>,
-    cfg: &Value,
-    managed: Vec<ManagedFieldsEntry>,
-    name: &str,
-    now: &str,
-) -> (Value, Vec<ManagedFieldsEntry>) {
+fn applied(live: Option<&Value>, cfg: &Value, managed: Vec<ManagedFieldsEntry>, name: &str, now: &str) -> (Value, Vec<ManagedFieldsEntry>) {
     apply(&ty(), live, cfg, managed, &mgr(name, now), false, RESET).unwrap()
 }
 
@@ -41,10 +35,7 @@ fn a_create_is_tracked_with_dots_on_added_nodes_and_meta_stripped() {
     assert_eq!(entries.len(), 1);
     let e = &entries[0];
     assert_eq!((e.operation, e.api_version.as_str(), e.time.as_deref()), (Operation::Update, V, Some(T0)));
-    assert_eq!(
-        e.fields.to_fields_v1(),
-        json!({"f:metadata": {"f:labels": {".": {}, "f:a": {}}}, "f:spec": {".": {}, "f:replicas": {}}})
-    );
+    assert_eq!(e.fields.to_fields_v1(), json!({"f:metadata": {"f:labels": {".": {}, "f:a": {}}}, "f:spec": {".": {}, "f:replicas": {}}}));
 }
 
 #[test]
@@ -237,7 +228,10 @@ fn conflicts_with_an_update_owner_print_its_api_version() {
     assert_eq!(causes[0].message, "conflict with \"kubectl-edit\" using example.io/v1");
     assert_eq!(causes[0].field, ".spec.replicas");
     let json = serde_json::to_value(&st).unwrap();
-    assert_eq!(json["details"], json!({"causes": [{"reason": "FieldManagerConflict", "message": "conflict with \"kubectl-edit\" using example.io/v1", "field": ".spec.replicas"}]}));
+    assert_eq!(
+        json["details"],
+        json!({"causes": [{"reason": "FieldManagerConflict", "message": "conflict with \"kubectl-edit\" using example.io/v1", "field": ".spec.replicas"}]})
+    );
 }
 
 #[test]
@@ -425,7 +419,9 @@ fn kubectl_rewrites_an_existing_last_applied_annotation() {
     let (o, _) = applied(Some(&live), &cfg, e.clone(), "kubectl", T1);
     assert_eq!(
         o["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"],
-        json!("{\"apiVersion\":\"example.io/v1\",\"kind\":\"Thing\",\"metadata\":{\"annotations\":{\"keep\":\"\\u003c\\u0026\\u003e\"},\"name\":\"x\",\"namespace\":\"ns\"},\"spec\":{\"replicas\":1}}\n")
+        json!(
+            "{\"apiVersion\":\"example.io/v1\",\"kind\":\"Thing\",\"metadata\":{\"annotations\":{\"keep\":\"\\u003c\\u0026\\u003e\"},\"name\":\"x\",\"namespace\":\"ns\"},\"spec\":{\"replicas\":1}}\n"
+        )
     );
     // Other managers leave it alone, and kubectl never creates it.
     let (o, _) = applied(Some(&live), &cfg, e, "other", T1);
@@ -469,10 +465,7 @@ fn field_manager_validation_matches_meta_v1() {
     assert_eq!(msgs(validate_field_manager(Some("m"), true, Some(true))), Vec::<String>::new());
     assert_eq!(msgs(validate_field_manager(Some("m"), false, Some(false))), vec!["force: Forbidden: may not be specified for non-apply patch"]);
     assert_eq!(msgs(validate_field_manager(None, false, None)), Vec::<String>::new());
-    assert_eq!(
-        msgs(validate_field_manager(Some(&"x".repeat(129)), false, None)),
-        vec!["fieldManager: Too long: may not be more than 128 bytes"]
-    );
+    assert_eq!(msgs(validate_field_manager(Some(&"x".repeat(129)), false, None)), vec!["fieldManager: Too long: may not be more than 128 bytes"]);
     assert_eq!(
         msgs(validate_field_manager(Some("a\u{1}"), true, None)),
         vec!["fieldManager: Invalid value: \"a\\x01\": invalid character U+0001 (at position 1)"]
@@ -483,10 +476,7 @@ fn field_manager_validation_matches_meta_v1() {
 fn list_map_items_added_by_updates_have_dots() {
     let o = obj(json!({"ports": [{"name": "a", "port": 1}]}));
     let e = create("c", T0, &o);
-    assert_eq!(
-        fields_of(&e, "c"),
-        json!({"f:spec": {".": {}, "f:ports": {".": {}, "k:{\"name\":\"a\",\"port\":1}": {".": {}, "f:name": {}, "f:port": {}}}}})
-    );
+    assert_eq!(fields_of(&e, "c"), json!({"f:spec": {".": {}, "f:ports": {".": {}, "k:{\"name\":\"a\",\"port\":1}": {".": {}, "f:name": {}, "f:port": {}}}}}));
     let _ = (T3, FieldSet::new());
 }
 
@@ -497,4 +487,92 @@ fn an_empty_associative_list_owns_nothing() {
     let (o2, e2) = applied(Some(&o), &obj(json!({"tags": []})), e, "a", T2);
     assert_eq!(o2["spec"], json!(null));
     assert!(e2.iter().all(|x| x.manager != "a"));
+}
+
+#[test]
+fn times_alone_never_make_a_change() {
+    let o = obj(json!({"replicas": 1}));
+    let e = create("c", T0, &o);
+    let mut old = o.clone();
+    old["metadata"]["managedFields"] = encode_managed_fields(&e).unwrap();
+    let mut newer = old.clone();
+    newer["metadata"]["managedFields"][0]["time"] = json!(T2);
+    assert_eq!(ignore_managed_fields_timestamps(&old, &newer), old);
+    let mut changed = newer.clone();
+    changed["spec"]["replicas"] = json!(2);
+    assert_eq!(ignore_managed_fields_timestamps(&old, &changed), changed);
+    let mut renamed = newer.clone();
+    renamed["metadata"]["managedFields"][0]["manager"] = json!("d");
+    assert_eq!(ignore_managed_fields_timestamps(&old, &renamed), renamed);
+}
+
+#[test]
+fn an_apply_through_status_is_marked_and_keyed_by_subresource() {
+    let (o, e) = applied(None, &obj(json!({"replicas": 1})), vec![], "a", T0);
+    let mut cfg = obj(json!({"replicas": 9}));
+    cfg["status"] = json!({"phase": "Ready"});
+    let m = Manager { name: "a", api_version: V, subresource: Some("status"), now: T1 };
+    let (o2, e2) = apply(&ty(), Some(&o), &cfg, e, &m, false, &["spec"]).unwrap();
+    assert_eq!(o2["status"], json!({"phase": "Ready"}));
+    let status_entry = e2.iter().find(|x| x.subresource.as_deref() == Some("status")).unwrap();
+    assert_eq!(status_entry.identifier(), r#"{"manager":"a","operation":"Apply","subresource":"status"}"#);
+    assert_eq!(status_entry.fields.to_fields_v1(), json!({"f:status": {"f:phase": {}}}));
+    assert_eq!(status_entry.time.as_deref(), Some(T1));
+    // The main-resource entry of the same manager is another entry and keeps spec.replicas.
+    let main = e2.iter().find(|x| x.subresource.is_none()).unwrap();
+    assert_eq!(main.fields.to_fields_v1(), json!({"f:spec": {"f:replicas": {}}}));
+}
+
+#[test]
+fn objects_are_named_as_in_kube_apiserver_errors() {
+    assert_eq!(crate::apply::object_gvknn(&obj(json!({}))), "ns/x; example.io/v1, Kind=Thing");
+    assert_eq!(crate::apply::object_gvknn(&json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}})), "/p; /v1, Kind=Pod");
+    let bad = update(&ty(), None, &obj(json!({"foo": 1})), vec![], &mgr("c", T0), RESET).unwrap_err();
+    assert_eq!(
+        bad,
+        ApplyError::Invalid("failed to convert new object (ns/x; example.io/v1, Kind=Thing) to smd typed: .spec.foo: field not declared in schema".into())
+    );
+}
+
+#[test]
+fn a_last_applied_annotation_too_large_to_keep_is_dropped() {
+    let big = "x".repeat(200 * 1024);
+    let mut cfg = obj(json!({"name": big}));
+    cfg["metadata"]["annotations"] = json!({"other": "y".repeat(100 * 1024)});
+    let mut live = obj(json!({}));
+    live["metadata"]["annotations"] = json!({"kubectl.kubernetes.io/last-applied-configuration": "{}", "other": "y".repeat(100 * 1024)});
+    let e = create("kubectl-client-side-apply", T0, &live);
+    let (o, _) = applied(Some(&live), &cfg, e, "kubectl", T1);
+    assert!(o["metadata"]["annotations"].get("kubectl.kubernetes.io/last-applied-configuration").is_none());
+    assert!(o["metadata"]["annotations"].get("other").is_some());
+}
+
+#[test]
+fn stored_sets_below_nodes_now_atomic_are_reconciled_before_applying() {
+    let o = obj(json!({"atomicMap": {"a": "1"}}));
+    let stale = ManagedFieldsEntry {
+        manager: "old".into(),
+        operation: Operation::Update,
+        api_version: V.into(),
+        time: Some(T0.into()),
+        fields: FieldSet::from_fields_v1(&json!({"f:spec": {"f:atomicMap": {"f:a": {}}}})).unwrap(),
+        subresource: None,
+    };
+    let c = conflicts_of(apply(&ty(), Some(&o), &obj(json!({"atomicMap": {"a": "2"}})), vec![stale.clone()], &mgr("a", T1), false, RESET));
+    assert_eq!(crate::apply::path_string(&c[0].path), ".spec.atomicMap");
+    let (_, e) = apply(&ty(), Some(&o), &obj(json!({"atomicMap": {"a": "1"}})), vec![stale], &mgr("a", T1), false, RESET).unwrap();
+    assert_eq!(fields_of(&e, "old"), json!({"f:spec": {"f:atomicMap": {}}}));
+}
+
+#[test]
+fn defaulted_keys_identify_items_across_applies() {
+    let (o, e) = applied(None, &obj(json!({"rules": [{"port": 53, "note": "a"}]})), vec![], "a", T0);
+    // The same item, now with its defaulted key spelled out, is shared, not a second item.
+    let (o2, e2) = applied(Some(&o), &obj(json!({"rules": [{"port": 53, "protocol": "TCP", "note": "a"}]})), e, "b", T1);
+    assert_eq!(o2["spec"]["rules"], json!([{"port": 53, "protocol": "TCP", "note": "a"}]));
+    assert_eq!(fields_of(&e2, "a"), json!({"f:spec": {"f:rules": {"k:{\"port\":53,\"protocol\":\"TCP\"}": {".": {}, "f:note": {}, "f:port": {}}}}}));
+    assert_eq!(
+        fields_of(&e2, "b"),
+        json!({"f:spec": {"f:rules": {"k:{\"port\":53,\"protocol\":\"TCP\"}": {".": {}, "f:note": {}, "f:port": {}, "f:protocol": {}}}}})
+    );
 }

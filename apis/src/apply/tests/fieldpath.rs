@@ -8,15 +8,8 @@ fn f(s: &str) -> PathElement {
 
 #[test]
 fn leaves_are_empty_objects_and_members_with_children_carry_a_dot() {
-    let s = FieldSet::from_paths([
-        vec![f("spec")],
-        vec![f("spec"), f("replicas")],
-        vec![f("metadata"), f("labels"), f("a")],
-    ]);
-    assert_eq!(
-        s.to_fields_v1(),
-        json!({"f:metadata": {"f:labels": {"f:a": {}}}, "f:spec": {".": {}, "f:replicas": {}}})
-    );
+    let s = FieldSet::from_paths([vec![f("spec")], vec![f("spec"), f("replicas")], vec![f("metadata"), f("labels"), f("a")]]);
+    assert_eq!(s.to_fields_v1(), json!({"f:metadata": {"f:labels": {"f:a": {}}}, "f:spec": {".": {}, "f:replicas": {}}}));
 }
 
 #[test]
@@ -97,10 +90,7 @@ fn element_order_is_fields_keys_values_indexes_and_values_by_kind() {
     ];
     pes.sort();
     let keys: Vec<String> = pes.iter().map(PathElement::to_fields_v1_key).collect();
-    assert_eq!(
-        keys,
-        vec!["f:a", "f:z", "k:{\"a\":1}", "v:1.5", "v:2", "v:\"s\"", "v:true", "v:[1]", "v:{\"a\":1}", "v:null", "i:0"]
-    );
+    assert_eq!(keys, vec!["f:a", "f:z", "k:{\"a\":1}", "v:1.5", "v:2", "v:\"s\"", "v:true", "v:[1]", "v:{\"a\":1}", "v:null", "i:0"]);
     assert_eq!(PathElement::Value(json!(1)), PathElement::Value(json!(1.0)));
 }
 
@@ -108,17 +98,22 @@ fn element_order_is_fields_keys_values_indexes_and_values_by_kind() {
 fn algebra_on_small_sets() {
     let a = FieldSet::from_paths([vec![f("spec")], vec![f("spec"), f("a")], vec![f("spec"), f("b")]]);
     let b = FieldSet::from_paths([vec![f("spec"), f("b")], vec![f("status")]]);
-    assert_eq!(
-        a.union(&b).to_fields_v1(),
-        json!({"f:spec": {".": {}, "f:a": {}, "f:b": {}}, "f:status": {}})
-    );
+    assert_eq!(a.union(&b).to_fields_v1(), json!({"f:spec": {".": {}, "f:a": {}, "f:b": {}}, "f:status": {}}));
     assert_eq!(a.difference(&b).to_fields_v1(), json!({"f:spec": {".": {}, "f:a": {}}}));
     assert_eq!(a.intersection(&b).to_fields_v1(), json!({"f:spec": {"f:b": {}}}));
     let spec_only = FieldSet::from_paths([vec![f("spec")]]);
     assert!(a.recursive_difference(&spec_only).is_empty());
     assert_eq!(a.difference(&spec_only).to_fields_v1(), json!({"f:spec": {"f:a": {}, "f:b": {}}}));
-    assert_eq!(
-        a.paths().iter().map(|p| path_string(p)).collect::<Vec<_>>(),
-        vec![".spec", ".spec.a", ".spec.b"]
-    );
+    assert_eq!(a.paths().iter().map(|p| path_string(p)).collect::<Vec<_>>(), vec![".spec", ".spec.a", ".spec.b"]);
+}
+
+#[test]
+fn the_canonical_string_orders_dot_fields_keys_values_indexes() {
+    let s = FieldSet::from_fields_v1(&json!({"f:spec": {
+        ".": {}, "i:0": {}, "v:\"s\"": {}, "v:1": {}, "k:{\"n\":\"<\"}": {"f:x": {}}, "f:b": {}, "f:a": {}
+    }}))
+    .unwrap();
+    assert_eq!(s.to_fields_v1_string(), r#"{"f:spec":{".":{},"f:a":{},"f:b":{},"k:{\"n\":\"\\u003c\"}":{"f:x":{}},"v:1":{},"v:\"s\"":{},"i:0":{}}}"#);
+    let back: Value = serde_json::from_str(&s.to_fields_v1_string()).unwrap();
+    assert_eq!(back, s.to_fields_v1());
 }

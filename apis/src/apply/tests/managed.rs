@@ -87,10 +87,7 @@ fn decode_errors_use_kube_apiserver_messages() {
     let mut no_type = base.clone();
     no_type.as_object_mut().unwrap().remove("fieldsType");
     assert_eq!(decode_managed_fields(&json!([base, no_type])).unwrap_err(), "missing fieldsType in managed fields entry 1");
-    assert_eq!(
-        decode_managed_fields(&with("fieldsType", json!("FieldsV2"))).unwrap_err(),
-        "invalid fieldsType \"FieldsV2\" in managed fields entry 0"
-    );
+    assert_eq!(decode_managed_fields(&with("fieldsType", json!("FieldsV2"))).unwrap_err(), "invalid fieldsType \"FieldsV2\" in managed fields entry 0");
 }
 
 #[test]

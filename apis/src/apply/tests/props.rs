@@ -8,8 +8,7 @@ fn pe_strategy() -> impl Strategy<Value = PathElement> {
     prop_oneof![
         "[a-c<>&.]{1,3}".prop_map(PathElement::Field),
         (0usize..4).prop_map(PathElement::Index),
-        prop_oneof![Just(json!(1)), Just(json!("a<&>")), Just(json!(true)), Just(json!(2.5)), Just(json!(null))]
-            .prop_map(PathElement::Value),
+        prop_oneof![Just(json!(1)), Just(json!("a<&>")), Just(json!(true)), Just(json!(2.5)), Just(json!(null))].prop_map(PathElement::Value),
         ("[a-b]{1,2}", 0i64..3).prop_map(|(s, n)| {
             let mut k = vec![("name".to_string(), json!(s)), ("port".to_string(), json!(n))];
             k.sort_by(|a, b| a.0.cmp(&b.0));
@@ -94,6 +93,8 @@ proptest! {
         let decoded = FieldSet::from_fields_v1(&encoded).unwrap();
         prop_assert_eq!(&decoded, &s);
         prop_assert_eq!(decoded.to_fields_v1(), encoded);
+        let text: Value = serde_json::from_str(&s.to_fields_v1_string()).unwrap();
+        prop_assert_eq!(FieldSet::from_fields_v1(&text).unwrap(), s);
     }
 
     #[test]
@@ -136,5 +137,65 @@ proptest! {
         let cfg = obj(spec);
         let (out, _) = apply(&t, Some(&live), &cfg, entries, &mgr("a", T1), true, &["status"]).unwrap();
         prop_assert!(contains(&out, &cfg), "{} does not contain {}", out, cfg);
+    }
+}
+
+/// Whether the path names something present in the object.
+fn resolves(v: &Value, path: &[PathElement]) -> bool {
+    let Some((pe, rest)) = path.split_first() else { return true };
+    match (pe, v) {
+        (PathElement::Field(f), Value::Object(m)) => m.get(f).is_some_and(|c| resolves(c, rest)),
+        (PathElement::Key(keys), Value::Array(items)) => {
+            items.iter().any(|i| keys.iter().all(|(k, kv)| i.get(k) == Some(kv) || (k == "protocol" && i.get(k).is_none())) && resolves(i, rest))
+        }
+        (PathElement::Value(x), Value::Array(items)) => rest.is_empty() && items.contains(x),
+        (PathElement::Index(i), Value::Array(items)) => items.get(*i).is_some_and(|c| resolves(c, rest)),
+        _ => false,
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Apply(&'static str, Value, bool),
+    Update(&'static str, Value),
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (prop_oneof![Just("a"), Just("b")], spec_strategy(), any::<bool>()).prop_map(|(m, s, f)| Op::Apply(m, s, f)),
+        (prop_oneof![Just("c"), Just("d")], spec_strategy()).prop_map(|(m, s)| Op::Update(m, s)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_owned_path_is_in_the_object(first in spec_strategy(), ops in prop::collection::vec(op_strategy(), 1..6)) {
+        let t = ty();
+        let mut o = obj(first);
+        let mut entries = crate::apply::update(&t, None, &o, vec![], &mgr("creator", T0), &["status"]).unwrap();
+        for (i, op) in ops.into_iter().enumerate() {
+            let now = format!("2026-01-01T01:00:{:02}Z", i);
+            match op {
+                Op::Apply(m, spec, force) => {
+                    if let Ok((out, e)) = apply(&t, Some(&o), &obj(spec), entries.clone(), &mgr(m, &now), force, &["status"]) {
+                        o = out;
+                        entries = e;
+                    }
+                }
+                Op::Update(m, spec) => {
+                    let new = obj(spec);
+                    entries = crate::apply::update(&t, Some(&o), &new, entries, &mgr(m, &now), &["status"]).unwrap();
+                    o = new;
+                }
+            }
+            for e in &entries {
+                prop_assert!(!e.fields.is_empty());
+                for p in e.fields.paths() {
+                    prop_assert!(resolves(&o, &p), "{} owns {} missing from {}", e.manager, crate::apply::path_string(&p), o);
+                }
+            }
+        }
     }
 }

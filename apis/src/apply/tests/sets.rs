@@ -35,10 +35,7 @@ fn list_map_items_are_members_with_their_fields_and_keys_mix_types() {
 
 #[test]
 fn absent_key_fields_take_their_schema_default() {
-    assert_eq!(
-        apply_set(json!({"rules": [{"port": 53}]})),
-        json!({"f:spec": {"f:rules": {"k:{\"port\":53,\"protocol\":\"TCP\"}": {".": {}, "f:port": {}}}}})
-    );
+    assert_eq!(apply_set(json!({"rules": [{"port": 53}]})), json!({"f:spec": {"f:rules": {"k:{\"port\":53,\"protocol\":\"TCP\"}": {".": {}, "f:port": {}}}}}));
 }
 
 #[test]
@@ -100,10 +97,7 @@ fn untypable_configs_name_the_path() {
         validate(&t.root, &obj(json!({"ports": [{"note": "x"}]})), false).unwrap_err(),
         ".spec.ports: element 0: associative list with keys has an element that omits all key fields [\"name\" \"port\"] (and doesn't have default values for any key fields)"
     );
-    assert_eq!(
-        validate(&t.root, &obj(json!({"replicas": "x"})), false).unwrap_err(),
-        ".spec.replicas: expected numeric (int or float), got string"
-    );
+    assert_eq!(validate(&t.root, &obj(json!({"replicas": "x"})), false).unwrap_err(), ".spec.replicas: expected numeric (int or float), got string");
     let two = validate(&t.root, &obj(json!({"replicas": "x", "name": 1})), false).unwrap_err();
     assert_eq!(two, "errors:\n  .spec.name: expected string, got 1\n  .spec.replicas: expected numeric (int or float), got string");
 }
@@ -130,7 +124,9 @@ fn merge_keeps_live_items_in_place_and_config_order() {
         json!([{"name": "a", "port": 1}, {"name": "b", "port": 2}, {"name": "c", "port": 3, "note": "n"}, {"name": "d", "port": 4}])
     );
     assert_eq!(m["spec"]["tags"], json!(["x", "y", "z"]));
-    let atomic = merge(&t.root, &obj(json!({"atomicMap": {"a": "1", "b": "2"}, "atomicList": [1, 2]})), &obj(json!({"atomicMap": {"a": "3"}, "atomicList": [3]}))).unwrap();
+    let atomic =
+        merge(&t.root, &obj(json!({"atomicMap": {"a": "1", "b": "2"}, "atomicList": [1, 2]})), &obj(json!({"atomicMap": {"a": "3"}, "atomicList": [3]})))
+            .unwrap();
     assert_eq!(atomic["spec"], json!({"atomicMap": {"a": "3"}, "atomicList": [3]}));
 }
 
@@ -167,9 +163,54 @@ fn duplicated_live_items_are_tracked_as_the_item_only() {
 #[test]
 fn reconcile_collapses_owned_children_of_nodes_now_atomic() {
     let t = ty();
-    let s = crate::apply::FieldSet::from_fields_v1(&json!({"f:spec": {"f:atomicMap": {"f:a": {}}, "f:atomicList": {"i:0": {}}, "f:nested": {"f:a": {}}}})).unwrap();
+    let s =
+        crate::apply::FieldSet::from_fields_v1(&json!({"f:spec": {"f:atomicMap": {"f:a": {}}, "f:atomicList": {"i:0": {}}, "f:nested": {"f:a": {}}}})).unwrap();
+    assert_eq!(typed::reconcile(&t.root, &s).to_fields_v1(), json!({"f:spec": {"f:atomicList": {}, "f:atomicMap": {}, "f:nested": {"f:a": {}}}}));
+}
+
+#[test]
+fn schema_conversion_follows_the_structural_rules() {
+    let t = ObjectType::from_openapi(&json!({
+        "type": "object",
+        "properties": {
+            "spec": {"type": "object", "properties": {
+                "free": {"type": "object", "additionalProperties": true},
+                "bare": {"type": "object"},
+                "closed": {"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": false},
+                "untyped": {},
+                "granular": {"type": "object", "x-kubernetes-map-type": "granular", "additionalProperties": {"type": "string"}},
+                "embedded": {"type": "object", "x-kubernetes-embedded-resource": true, "properties": {"spec": {"type": "object", "properties": {"x": {"type": "string"}}}}},
+                "pu": {"type": "object", "x-kubernetes-preserve-unknown-fields": true, "properties": {"inner": {"type": "object", "properties": {"k": {"type": "string"}}}}},
+                "dt": {"type": "string", "format": "date-time"}
+            }}
+        }
+    }));
+    let o = obj(json!({
+        "free": {"a": {"b": 1}},
+        "bare": {"x": [1]},
+        "untyped": {"m": 1},
+        "granular": {"k": "v"},
+        "embedded": {"apiVersion": "v1", "kind": "K", "metadata": {"name": "n", "labels": {"l": "v"}}, "spec": {"x": "y"}},
+        "pu": {"inner": {"k": "v", "unknown": {"deep": true}}},
+        "dt": 5
+    }));
+    assert_eq!(validate(&t.root, &o, false), Ok(()));
     assert_eq!(
-        typed::reconcile(&t.root, &s).to_fields_v1(),
-        json!({"f:spec": {"f:atomicList": {}, "f:atomicMap": {}, "f:nested": {"f:a": {}}}})
+        to_field_set(&t.root, &o).to_fields_v1()["f:spec"],
+        json!({
+            "f:bare": {"f:x": {}},
+            "f:dt": {},
+            "f:embedded": {"f:apiVersion": {}, "f:kind": {}, "f:metadata": {"f:labels": {"f:l": {}}, "f:name": {}}, "f:spec": {"f:x": {}}},
+            "f:free": {"f:a": {".": {}, "f:b": {}}},
+            "f:granular": {"f:k": {}},
+            "f:pu": {"f:inner": {"f:k": {}, "f:unknown": {".": {}, "f:deep": {}}}},
+            "f:untyped": {"f:m": {}}
+        })
     );
+    assert_eq!(validate(&t.root, &obj(json!({"closed": {"b": "x"}})), false).unwrap_err(), ".spec.closed.b: field not declared in schema");
+    assert_eq!(
+        validate(&t.root, &obj(json!({"embedded": {"metadata": {"bogus": 1}}})), false).unwrap_err(),
+        ".spec.embedded.metadata.bogus: field not declared in schema"
+    );
+    assert_eq!(validate(&t.root, &json!({"apiVersion": "v", "kind": "K", "extra": 1}), false).unwrap_err(), ".extra: field not declared in schema");
 }
