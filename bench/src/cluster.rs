@@ -143,6 +143,44 @@ impl Cluster {
         }
     }
 
+    /// Creates app `name` in namespace `ns` through `target` by server-side apply (field manager `bench`), as Flux
+    /// creates objects; returns the response size. etcd has no apply: its put is the floor as for create.
+    pub async fn apply(&self, target: Target, ns: &str, name: &str) -> Result<usize> {
+        let (client, path, body) = match target {
+            Target::Aggregated | Target::Direct => (
+                self.http(target),
+                format!("{APPS}/namespaces/{ns}/postgreses/{name}"),
+                json!({"apiVersion": "apps.cozystack.io/v1alpha1", "kind": "Postgres", "metadata": {"name": name, "namespace": ns}, "spec": spec()}),
+            ),
+            Target::Crd => (
+                &self.admin,
+                format!("{CRDS}/namespaces/{ns}/postgreses/{name}"),
+                json!({"apiVersion": "bench.cozystack.io/v1alpha1", "kind": "Postgres", "metadata": {"name": name, "namespace": ns}, "spec": spec()}),
+            ),
+            Target::HelmRelease => (&self.admin, format!("{HRS}/namespaces/{ns}/helmreleases/postgres-{name}"), self.helm_release(ns, name)),
+            Target::Etcd => return self.create(target, ns, name).await,
+        };
+        let bytes = serde_json::to_vec(&body)?;
+        let req = http::Request::builder()
+            .method("PATCH")
+            .uri(format!("{path}?fieldManager=bench&force=true"))
+            .header("Content-Type", "application/apply-patch+yaml")
+            .body(kube::client::Body::from(bytes))?;
+        let resp = client.send(req).await?;
+        let code = resp.status().as_u16();
+        let out = resp.into_body().collect().await?.to_bytes();
+        if !(200..300).contains(&code) {
+            return Err(bad_status("PATCH", &path, code, &out).into());
+        }
+        Ok(out.len())
+    }
+
+    /// The size of the managedFields app `name` in `ns` carries, as compact JSON.
+    pub async fn managed_fields_bytes(&self, ns: &str, name: &str) -> Result<usize> {
+        let app = get_json(self.http(Target::Direct), &format!("{APPS}/namespaces/{ns}/postgreses/{name}")).await?;
+        Ok(serde_json::to_vec(&app["metadata"]["managedFields"])?.len())
+    }
+
     /// The HelmRelease cozystack-api would write for app `name` in `ns`.
     pub fn helm_release(&self, ns: &str, name: &str) -> Value {
         let mut hr = self.hr_template.get().cloned().unwrap_or_default();

@@ -192,12 +192,12 @@ async fn measure_all(c: &Arc<Cluster>, args: &Args, run: &mut Run, n: usize) -> 
         guard: MemoryGuard::start(args.min_available_memory),
         recovery: Duration::from_secs(60),
     };
-    for op in [Op::ListNamespace, Op::Get, Op::Create, Op::Watch, Op::ListAll] {
+    for op in [Op::ListNamespace, Op::Get, Op::Create, Op::Apply, Op::Watch, Op::ListAll] {
         if !args.ops.contains(&op) {
             continue;
         }
         match op {
-            Op::Create | Op::Watch => setup::ensure_namespace(c, SCRATCH).await?,
+            Op::Create | Op::Apply | Op::Watch => setup::ensure_namespace(c, SCRATCH).await?,
             Op::ListAll => {
                 say(format!("dropping {SCRATCH}"));
                 setup::delete_namespaces(c, Some(SCRATCH)).await?;
@@ -221,6 +221,13 @@ async fn measure_all(c: &Arc<Cluster>, args: &Args, run: &mut Run, n: usize) -> 
                         })
                         .await
                     }
+                    Op::Apply => {
+                        measure::closed_loop(conc, &budget, move |i| {
+                            let c = c2.clone();
+                            async move { c.apply(t, SCRATCH, &format!("a-{}-{conc}-{i}", t.short())).await }
+                        })
+                        .await
+                    }
                     _ => {
                         measure::closed_loop(conc, &budget, move |i| {
                             let c = c2.clone();
@@ -229,6 +236,9 @@ async fn measure_all(c: &Arc<Cluster>, args: &Args, run: &mut Run, n: usize) -> 
                         .await
                     }
                 };
+                if op == Op::Apply && t == Target::Direct && stats.count > 0 && run.managed_fields_bytes.is_none() {
+                    run.managed_fields_bytes = c.managed_fields_bytes(SCRATCH, &format!("a-{}-{conc}-0", t.short())).await.ok();
+                }
                 show(n, op, conc, t, &stats);
                 run.cells.insert((op, conc, t), stats);
             }

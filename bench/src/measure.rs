@@ -62,13 +62,15 @@ pub enum Op {
     Get,
     /// Create one object.
     Create,
+    /// Create one object by server-side apply (with managedFields).
+    Apply,
     /// Deliver one event to every watcher.
     Watch,
 }
 
 impl Op {
     /// Every operation, in table order.
-    pub const ALL: [Op; 5] = [Self::ListAll, Self::ListNamespace, Self::Get, Self::Create, Self::Watch];
+    pub const ALL: [Op; 6] = [Self::ListAll, Self::ListNamespace, Self::Get, Self::Create, Self::Apply, Self::Watch];
 
     /// The row title.
     pub fn label(self) -> &'static str {
@@ -77,6 +79,7 @@ impl Op {
             Self::ListNamespace => "list one namespace",
             Self::Get => "get one",
             Self::Create => "create",
+            Self::Apply => "create by server-side apply",
             Self::Watch => "watch event delivery",
         }
     }

@@ -57,6 +57,8 @@ pub struct Run {
     pub ours: [Memory; 3],
     /// kube-apiserver's memory, likewise.
     pub kube: [Memory; 3],
+    /// Bytes of managedFields one object created by apply carries (its compact JSON), when measured.
+    pub managed_fields_bytes: Option<usize>,
 }
 
 /// Merges freshly rendered own sections into the existing file: replaces the header and the owned sections,
@@ -251,6 +253,13 @@ fn render_run(s: &mut String, meta: &Meta, run: &Run) {
             let _ = write!(s, " {} |", cell(op, c1, t).filter(|x| x.count > 0).map_or("—".into(), |x| thousands(x.bytes.round() as usize)));
         }
         s.push('\n');
+    }
+    if let Some(b) = run.managed_fields_bytes {
+        let _ = writeln!(
+            s,
+            "\nmanagedFields of one app created by server-side apply: {} bytes (compact JSON), kept in one annotation of its HelmRelease.",
+            thousands(b)
+        );
     }
     let mut notes = Vec::new();
     for ((op, c, t), x) in &run.cells {

@@ -8,6 +8,35 @@ use crate::StorageError;
 use crate::backend::BackingResource;
 use crate::registry::{RequestContext, ResourceInfo, TableConvertor, WriteOptions};
 
+/// Annotation of a backing object holding the managedFields of the served object, as compact JSON: written by the
+/// server on every write, hidden on read (docs/architecture.md, Server-side apply).
+pub const MANAGED_FIELDS_ANNOTATION: &str = "cozystack.io/managed-fields";
+
+/// The managedFields list a backing object keeps for its served object, if any.
+pub fn managed_fields_of(backing: &Value) -> Option<Value> {
+    let raw = backing.pointer("/metadata/annotations")?.get(MANAGED_FIELDS_ANNOTATION)?.as_str()?;
+    serde_json::from_str::<Value>(raw).ok().filter(Value::is_array)
+}
+
+/// Records `entries` (a managedFields list, or None for none) on a backing object about to be written.
+pub fn set_managed_fields(backing: &mut Value, entries: Option<&Value>) {
+    let Some(meta) = backing.get_mut("metadata").and_then(Value::as_object_mut) else { return };
+    let annotations = meta.entry("annotations").or_insert_with(|| Value::Object(Default::default()));
+    if let Some(a) = annotations.as_object_mut() {
+        match entries {
+            Some(e) => {
+                a.insert(MANAGED_FIELDS_ANNOTATION.into(), Value::String(e.to_string()));
+            }
+            None => {
+                a.remove(MANAGED_FIELDS_ANNOTATION);
+            }
+        }
+        if a.is_empty() {
+            meta.remove("annotations");
+        }
+    }
+}
+
 /// What differs between resources backed by another resource.
 pub trait Projection: TableConvertor + Send + Sync + 'static {
     /// Discovery facts of the served resource.
@@ -51,6 +80,33 @@ pub trait Projection: TableConvertor + Send + Sync + 'static {
     /// The served object of a backing object, or None when the backing object is not one of ours.
     #[allow(clippy::wrong_self_convention)] // "from" the backing object, through the projection's own settings
     fn from_backing(&self, backing: &Value) -> Option<Value>;
+
+    /// Whether the served objects carry managedFields (kept on the backing object, see
+    /// [`MANAGED_FIELDS_ANNOTATION`]): every writable resource does.
+    fn tracks_managed_fields(&self) -> bool {
+        true
+    }
+
+    /// The served object of a backing object as clients see it: [`Projection::from_backing`], with its
+    /// managedFields read from the backing object's annotation, which is never shown as an annotation.
+    fn served(&self, backing: &Value) -> Option<Value> {
+        let mut obj = self.from_backing(backing)?;
+        if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+                annotations.remove(MANAGED_FIELDS_ANNOTATION);
+                if annotations.is_empty() {
+                    meta.remove("annotations");
+                }
+            }
+            meta.remove("managedFields");
+            if self.tracks_managed_fields()
+                && let Some(entries) = managed_fields_of(backing)
+            {
+                meta.insert("managedFields".into(), entries);
+            }
+        }
+        Some(obj)
+    }
 
     /// The backing object of a served object; `live` is the current backing object on update.
     fn to_backing(&self, obj: &Value, live: Option<&Value>) -> Result<Value, StorageError>;

@@ -58,6 +58,8 @@ pub struct WriteOptions {
     pub field_manager: String,
     /// `fieldValidation`.
     pub field_validation: FieldValidation,
+    /// `force` of an apply patch.
+    pub force: bool,
 }
 
 /// Options of delete (query and DeleteOptions body merged).
@@ -84,6 +86,8 @@ pub struct RequestContext {
     pub namespace: String,
     /// Validating admission for writes.
     pub admission: std::sync::Arc<crate::admission::AdmissionChain>,
+    /// The request's User-Agent: the field manager of a write without `fieldManager`.
+    pub user_agent: String,
 }
 
 /// A list answer.
@@ -204,6 +208,19 @@ pub trait Registry: TableConvertor {
     fn delete<'a>(&'a self, ctx: &'a RequestContext, name: &'a str, opts: &'a DeleteOptions) -> BoxFuture<'a, Result<Deleted, StorageError>> {
         let _ = (ctx, name, opts);
         Box::pin(async { Err(method_not_supported("delete")) })
+    }
+
+    /// Server-side apply of `config` (the decoded apply patch) to object `name` by `opts.field_manager`, creating it
+    /// when absent; answers whether it was created.
+    fn apply<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        name: &'a str,
+        config: Value,
+        opts: &'a WriteOptions,
+    ) -> BoxFuture<'a, Result<(bool, WriteResult), StorageError>> {
+        let _ = (ctx, name, config, opts);
+        Box::pin(async { Err(method_not_supported("patch")) })
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use apis::apply::{self, ObjectType};
 use apis::status::Status;
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -11,7 +12,7 @@ use serde_json::{Value, json};
 use crate::StorageError;
 use crate::admission::{AdmissionRequest, Operation};
 use crate::backend::{Backend, BackendError, Query};
-use crate::projection::Projection;
+use crate::projection::{Projection, set_managed_fields};
 use crate::registry::{
     DeleteOptions, Deleted, EventStream, EventType, ListOptions, ObjectList, Registry, RequestContext, ResourceInfo, SharedEvent, SharedEventStream,
     TableConvertor, WatchEvent, WriteOptions, WriteResult,
@@ -27,12 +28,13 @@ pub struct Store<P> {
     backend: Backend,
     view: Arc<ProjectionView<P>>,
     cache: OnceLock<Option<Arc<WatchCache>>>,
+    object_type: OnceLock<ObjectType>,
 }
 
 impl<P: Projection> Store<P> {
     /// Serves `projection` through `backend`.
     pub fn new(projection: Arc<P>, backend: Backend) -> Self {
-        Self { view: Arc::new(ProjectionView::new(projection.clone())), projection, backend, cache: OnceLock::new() }
+        Self { view: Arc::new(ProjectionView::new(projection.clone())), projection, backend, cache: OnceLock::new(), object_type: OnceLock::new() }
     }
 
     /// The watch cache lists and watches are served from, if the projection has one (started on first use).
@@ -48,7 +50,7 @@ impl<P: Projection> Store<P> {
     async fn list_from_backend(&self, namespace: &str, opts: &ListOptions) -> Result<ObjectList, StorageError> {
         let q = self.backend_query(opts, false)?;
         let list = self.backend.list(self.projection.backing(), namespace, &q).await.map_err(|e| self.error(e, ""))?;
-        let items = list.get("items").and_then(Value::as_array).map(|a| a.iter().filter_map(|o| self.projection.from_backing(o)).collect()).unwrap_or_default();
+        let items = list.get("items").and_then(Value::as_array).map(|a| a.iter().filter_map(|o| self.projection.served(o)).collect()).unwrap_or_default();
         let meta = list.get("metadata");
         let text = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_str).unwrap_or_default().to_string();
         Ok(ObjectList {
@@ -116,10 +118,194 @@ impl<P: Projection> Store<P> {
 
     async fn live(&self, ns: &str, name: &str) -> Result<(Value, Value), StorageError> {
         let backing = self.backend.get(self.projection.backing(), ns, &self.projection.backing_name(name)).await.map_err(|e| self.error(e, name))?;
-        let obj = self.projection.from_backing(&backing).filter(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name));
+        let obj = self.projection.served(&backing).filter(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name));
         match obj {
             Some(obj) => Ok((backing, obj)),
             None => Err(Status::not_found(&self.info_().group, &self.info_().plural, name).into()),
+        }
+    }
+
+    /// Creates `obj`; `given` carries the managedFields of an apply, None records the create as an Update.
+    async fn create_tracked(
+        &self,
+        ctx: &RequestContext,
+        mut obj: Value,
+        opts: &WriteOptions,
+        given: Option<Option<Value>>,
+    ) -> Result<WriteResult, StorageError> {
+        self.check_identity(ctx, &obj)?;
+        let i = self.info_();
+        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+        if name.is_empty()
+            && let Some(prefix) = obj.pointer("/metadata/generateName").and_then(Value::as_str).filter(|p| !p.is_empty())
+        {
+            let generated = format!("{prefix}{}", random_suffix());
+            obj["metadata"]["name"] = generated.into();
+        }
+        if i.namespaced {
+            set_namespace(&mut obj, &ctx.namespace);
+        }
+        let warnings = self.projection.admit_create(ctx, &mut obj, opts).await?;
+        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+        ctx.admission.validate(&self.admission_request(ctx, Operation::Create, &name, Some(&obj), None, opts.dry_run)).await?;
+        let managed = match given {
+            Some(entries) => entries,
+            None => self.updated_managed_fields(ctx, None, &obj, opts),
+        };
+        let mut backing = self.projection.to_backing(&obj, None)?;
+        if self.projection.tracks_managed_fields() {
+            set_managed_fields(&mut backing, managed.as_ref());
+        }
+        let created =
+            self.backend.create(self.projection.backing(), &ctx.namespace, &backing, &Self::write_query(opts)).await.map_err(|e| self.error(e, &name))?;
+        let object = self.projection.served(&created).ok_or_else(|| StorageError::Internal("the created object does not read back".into()))?;
+        Ok(WriteResult { object, warnings })
+    }
+
+    /// Replaces object `name` with `obj`; `given` carries the managedFields of an apply (None records an Update),
+    /// `prefetched` the live backing and served objects when the caller has just read them.
+    async fn update_tracked(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        mut obj: Value,
+        opts: &WriteOptions,
+        given: Option<Option<Value>>,
+        prefetched: Option<(Value, Value)>,
+    ) -> Result<WriteResult, StorageError> {
+        self.check_identity(ctx, &obj)?;
+        let body_name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+        if body_name != name {
+            return Err(Status::bad_request(format!("the name of the object ({body_name}) does not match the name on the URL ({name})")).into());
+        }
+        let (live, old) = match prefetched {
+            Some(pair) => pair,
+            None => self.live(&ctx.namespace, name).await?,
+        };
+        if self.info_().namespaced {
+            set_namespace(&mut obj, &ctx.namespace);
+        }
+        // An update without resourceVersion is unconditional, as for custom resources. Either way the write is
+        // conditional on the version checked above, so the backing object replaced is the one found to be ours
+        // (a client's other version would fail at the backend too, with the same answer).
+        let rv = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("").to_string();
+        if rv.is_empty() {
+            obj["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+        } else if Some(rv.as_str()) != old.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
+            let i = self.info_();
+            return Err(Status::conflict(&i.group, &i.plural, name, crate::error::MODIFIED).into());
+        }
+        let warnings = self.projection.admit_update(ctx, &mut obj, &old, opts).await?;
+        ctx.admission.validate(&self.admission_request(ctx, Operation::Update, name, Some(&obj), Some(&old), opts.dry_run)).await?;
+        let applying = given.is_some();
+        let managed = match given {
+            Some(entries) => entries,
+            None => self.updated_managed_fields(ctx, Some(&old), &obj, opts),
+        };
+        let mut backing = self.projection.to_backing(&obj, Some(&live))?;
+        if self.projection.tracks_managed_fields() {
+            set_managed_fields(&mut backing, managed.as_ref());
+        }
+        // Nothing to change: nothing is written and the resourceVersion stays, as kube-apiserver answers an update
+        // that changes nothing. (Sending it anyway could still write: a backing CRD's status defaults appear in
+        // what it compares with only once the object is rewritten.)
+        // A client's resourceVersion is a precondition the backend checks against its current object: such a write is
+        // always sent. An apply or an unconditional update that changes nothing is answered from what was read.
+        let written = if (applying || rv.is_empty()) && unchanged(&backing, &live) {
+            live
+        } else {
+            self.backend
+                .replace(self.projection.backing(), &ctx.namespace, &self.projection.backing_name(name), &backing, &Self::write_query(opts))
+                .await
+                .map_err(|e| self.error(e, name))?
+        };
+        let object = self.projection.served(&written).ok_or_else(|| StorageError::Internal("the updated object does not read back".into()))?;
+        Ok(WriteResult { object, warnings })
+    }
+
+    /// Server-side apply: merges `config` into the live object (or creates it from `config`), with field
+    /// ownership, conflicts and managedFields as kube-apiserver computes them for a custom resource.
+    async fn apply_config(&self, ctx: &RequestContext, name: &str, config: Value, opts: &WriteOptions) -> Result<(bool, WriteResult), StorageError> {
+        let i = self.info_();
+        if !config.is_object() {
+            return Err(Status::bad_request("the apply patch must be an object").into());
+        }
+        let text = |p: &str| config.pointer(p).and_then(Value::as_str).unwrap_or_default();
+        if text("/apiVersion") != i.api_version() || text("/kind") != i.kind {
+            let (group, version) = text("/apiVersion").rsplit_once('/').unwrap_or(("", text("/apiVersion")));
+            return Err(Status::bad_request(format!("invalid object type: {group}/{version}, Kind={}", text("/kind"))).into());
+        }
+        if !text("/metadata/name").is_empty() && text("/metadata/name") != name {
+            return Err(Status::bad_request(format!("the name of the object ({}) does not match the name on the URL ({name})", text("/metadata/name"))).into());
+        }
+        self.check_identity(ctx, &config)?;
+        let live = match self.live(&ctx.namespace, name).await {
+            Ok(pair) => Some(pair),
+            Err(e) if e.to_status().code == 404 => None,
+            Err(e) => return Err(e),
+        };
+        let old = live.as_ref().map(|(_, o)| o);
+        let managed = old.and_then(|o| o.pointer("/metadata/managedFields")).and_then(|m| apply::decode_managed_fields(m).ok()).unwrap_or_default();
+        let (now, api_version) = (now(), i.api_version());
+        let m = apply::Manager { name: &opts.field_manager, api_version: &api_version, subresource: None, now: &now };
+        let (mut merged, entries) = apply::apply(self.object_type(), old, &config, managed, &m, opts.force, RESET_FIELDS).map_err(|e| match e {
+            apply::ApplyError::Conflicts(conflicts) => StorageError::from(apply::conflict_status(&conflicts, &i.group, &i.kind, name)),
+            apply::ApplyError::Untypable(msg) => {
+                let gvk = format!("{}, Kind={}", i.api_version(), i.kind);
+                // kube-apiserver names the object by the config's own namespace (usually none) and answers 500; bad
+                // input here is a 400 (docs/compatibility.md, Server-side apply).
+                Status::bad_request(format!("failed to create typed patch object ({}/{name}; {gvk}): {msg}", text("/metadata/namespace"))).into()
+            }
+            apply::ApplyError::Invalid(msg) => Status::bad_request(msg).into(),
+        })?;
+        // A resourceVersion in the config is a precondition, checked when writing: after field conflicts.
+        if let Some(old) = old
+            && !text("/metadata/resourceVersion").is_empty()
+            && old.pointer("/metadata/resourceVersion").and_then(Value::as_str) != Some(text("/metadata/resourceVersion"))
+        {
+            return Err(Status::conflict(&i.group, &i.plural, name, crate::error::MODIFIED).into());
+        }
+        // Fields the prune emptied are null: gone, as defaulting drops them for kube-apiserver.
+        drop_nulls(&mut merged);
+        if let Some(meta) = merged.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("managedFields");
+            meta.insert("name".into(), name.into());
+        }
+        let managed = apply::encode_managed_fields(&entries);
+        match live {
+            None => Ok((true, self.create_tracked(ctx, merged, opts, Some(managed)).await?)),
+            Some(pair) => Ok((false, self.update_tracked(ctx, name, merged, opts, Some(managed), Some(pair)).await?)),
+        }
+    }
+
+    /// The structure of the served objects, for field ownership: from the kind's published schema.
+    fn object_type(&self) -> &ObjectType {
+        self.object_type.get_or_init(|| self.projection.schema().map(|k| ObjectType::from_openapi(&k.resolved())).unwrap_or_else(ObjectType::deduced))
+    }
+
+    /// Who writes: `fieldManager`, or else the name the User-Agent gives.
+    fn manager_name(ctx: &RequestContext, opts: &WriteOptions) -> String {
+        if opts.field_manager.is_empty() { apply::manager_from_user_agent(&ctx.user_agent) } else { opts.field_manager.clone() }
+    }
+
+    /// The managedFields of a create (`live` None) or an update to `new`, as kube-apiserver records an Update
+    /// operation; None when there are none to keep.
+    fn updated_managed_fields(&self, ctx: &RequestContext, live: Option<&Value>, new: &Value, opts: &WriteOptions) -> Option<Value> {
+        if !self.projection.tracks_managed_fields() {
+            return None;
+        }
+        let start = apply::requested_managed_fields(new)
+            .or_else(|| live.and_then(|l| l.pointer("/metadata/managedFields")).and_then(|m| apply::decode_managed_fields(m).ok()))
+            .unwrap_or_default();
+        let (manager, now, api_version) = (Self::manager_name(ctx, opts), now(), self.info_().api_version());
+        let m = apply::Manager { name: &manager, api_version: &api_version, subresource: None, now: &now };
+        match apply::update(self.object_type(), live, new, start, &m, RESET_FIELDS) {
+            Ok(entries) => apply::encode_managed_fields(&entries),
+            // As kube-apiserver: an object the bookkeeping cannot type is written without managedFields.
+            Err(e) => {
+                tracing::debug!(error = ?e, "managedFields not tracked for this write");
+                None
+            }
         }
     }
 
@@ -256,71 +442,23 @@ impl<P: Projection> Registry for Store<P> {
         })
     }
 
-    fn create<'a>(&'a self, ctx: &'a RequestContext, mut obj: Value, opts: &'a WriteOptions) -> BoxFuture<'a, Result<WriteResult, StorageError>> {
-        Box::pin(async move {
-            self.check_identity(ctx, &obj)?;
-            let i = self.info_();
-            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-            if name.is_empty()
-                && let Some(prefix) = obj.pointer("/metadata/generateName").and_then(Value::as_str).filter(|p| !p.is_empty())
-            {
-                let generated = format!("{prefix}{}", random_suffix());
-                obj["metadata"]["name"] = generated.into();
-            }
-            if i.namespaced {
-                set_namespace(&mut obj, &ctx.namespace);
-            }
-            let warnings = self.projection.admit_create(ctx, &mut obj, opts).await?;
-            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-            ctx.admission.validate(&self.admission_request(ctx, Operation::Create, &name, Some(&obj), None, opts.dry_run)).await?;
-            let backing = self.projection.to_backing(&obj, None)?;
-            let created =
-                self.backend.create(self.projection.backing(), &ctx.namespace, &backing, &Self::write_query(opts)).await.map_err(|e| self.error(e, &name))?;
-            let object = self.projection.from_backing(&created).ok_or_else(|| StorageError::Internal("the created object does not read back".into()))?;
-            Ok(WriteResult { object, warnings })
-        })
+    fn create<'a>(&'a self, ctx: &'a RequestContext, obj: Value, opts: &'a WriteOptions) -> BoxFuture<'a, Result<WriteResult, StorageError>> {
+        Box::pin(self.create_tracked(ctx, obj, opts, None))
     }
 
-    fn update<'a>(
+    fn update<'a>(&'a self, ctx: &'a RequestContext, name: &'a str, obj: Value, opts: &'a WriteOptions) -> BoxFuture<'a, Result<WriteResult, StorageError>> {
+        Box::pin(self.update_tracked(ctx, name, obj, opts, None, None))
+    }
+
+    fn apply<'a>(
         &'a self,
         ctx: &'a RequestContext,
         name: &'a str,
-        mut obj: Value,
+        config: Value,
         opts: &'a WriteOptions,
-    ) -> BoxFuture<'a, Result<WriteResult, StorageError>> {
-        Box::pin(async move {
-            self.check_identity(ctx, &obj)?;
-            let body_name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-            if body_name != name {
-                return Err(Status::bad_request(format!("the name of the object ({body_name}) does not match the name on the URL ({name})")).into());
-            }
-            let (live, old) = self.live(&ctx.namespace, name).await?;
-            if self.info_().namespaced {
-                set_namespace(&mut obj, &ctx.namespace);
-            }
-            // An update without resourceVersion is unconditional, as for custom resources. Either way the write is
-            // conditional on the version checked above, so the backing object replaced is the one found to be ours
-            // (a client's other version would fail at the backend too, with the same answer).
-            let rv = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("").to_string();
-            if rv.is_empty() {
-                obj["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
-            } else if Some(rv.as_str()) != old.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
-                let i = self.info_();
-                return Err(Status::conflict(&i.group, &i.plural, name, crate::error::MODIFIED).into());
-            }
-            let warnings = self.projection.admit_update(ctx, &mut obj, &old, opts).await?;
-            ctx.admission.validate(&self.admission_request(ctx, Operation::Update, name, Some(&obj), Some(&old), opts.dry_run)).await?;
-            let backing = self.projection.to_backing(&obj, Some(&live))?;
-            let written = self
-                .backend
-                .replace(self.projection.backing(), &ctx.namespace, &self.projection.backing_name(name), &backing, &Self::write_query(opts))
-                .await
-                .map_err(|e| self.error(e, name))?;
-            let object = self.projection.from_backing(&written).ok_or_else(|| StorageError::Internal("the updated object does not read back".into()))?;
-            Ok(WriteResult { object, warnings })
-        })
+    ) -> BoxFuture<'a, Result<(bool, WriteResult), StorageError>> {
+        Box::pin(self.apply_config(ctx, name, config, opts))
     }
-
     fn delete<'a>(&'a self, ctx: &'a RequestContext, name: &'a str, opts: &'a DeleteOptions) -> BoxFuture<'a, Result<Deleted, StorageError>> {
         Box::pin(async move {
             let (live, old) = self.live(&ctx.namespace, name).await?;
@@ -367,11 +505,50 @@ impl<P: Projection> Registry for Store<P> {
             if answer.get("kind").and_then(Value::as_str) == Some("Status") {
                 return Ok(Deleted::Gone(old));
             }
-            let now = self.projection.from_backing(&answer).unwrap_or(old);
+            let now = self.projection.served(&answer).unwrap_or(old);
             let pending = answer.pointer("/metadata/deletionTimestamp").is_some()
                 && answer.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
             Ok(if pending && !opts.dry_run { Deleted::Pending(now) } else { Deleted::Gone(now) })
         })
+    }
+}
+
+/// Top-level fields left out of field ownership: a served object's status is the server's.
+const RESET_FIELDS: &[&str] = &["status"];
+
+/// Now, as managedFields write times: RFC 3339 in whole seconds.
+fn now() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// True when writing `backing` over `live` would change nothing the writer controls: they differ at most in
+/// the backend's own bookkeeping (resourceVersion, its managedFields) and the status a main-resource write
+/// cannot change.
+fn unchanged(backing: &Value, live: &Value) -> bool {
+    let essence = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("status");
+        }
+        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            for k in ["resourceVersion", "managedFields"] {
+                m.remove(k);
+            }
+        }
+        v
+    };
+    essence(backing) == essence(live)
+}
+
+/// Removes null members of every object in `v`.
+fn drop_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+        _ => {}
     }
 }
 
@@ -393,5 +570,5 @@ fn translate_event<P: Projection>(p: &P, info: &ResourceInfo, t: &str, obj: &Val
         }
         _ => return Some(WatchEvent { event_type: EventType::Error, object: obj.clone() }),
     };
-    p.from_backing(obj).map(|object| WatchEvent { event_type, object })
+    p.served(obj).map(|object| WatchEvent { event_type, object })
 }

@@ -11,6 +11,8 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod twins;
+
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 

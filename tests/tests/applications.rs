@@ -104,7 +104,11 @@ async fn postgres_lifecycle_through_kubectl_matches_the_reference_helmrelease() 
             "sharding.fluxcd.io/key": "tenants",
         })
     );
-    assert_eq!(hr["metadata"]["annotations"], json!({"apps.cozystack.io-note": "hello"}));
+    let mut annotations = hr["metadata"]["annotations"].clone();
+    let managed = annotations.as_object_mut().unwrap().remove("cozystack.io/managed-fields").expect("the managedFields annotation");
+    assert_eq!(annotations, json!({"apps.cozystack.io-note": "hello"}));
+    let (_, app) = raw(&admin, req("GET", &format!("{APPS}/namespaces/{ns}/postgreses/db"), None)).await.unwrap();
+    assert_eq!(serde_json::from_str::<Value>(managed.as_str().unwrap()).unwrap(), app["metadata"]["managedFields"], "the app's managedFields are kept there");
     // Values are the spec with the schema's defaults applied on write, as for a CRD.
     let mut spec = hr["spec"].clone();
     let values = spec.as_object_mut().unwrap().remove("values").unwrap();

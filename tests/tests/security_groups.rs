@@ -13,6 +13,14 @@ const MARKER: &str = "sdn.cozystack.io/securitygroup";
 const ATTACHMENTS: &str = "sdn.cozystack.io/attachments";
 const MEMBERSHIP: &str = "sdn.cozystack.io/securitygroup-membership";
 
+/// A policy's annotations without the one keeping the group's managedFields (docs/server-side-apply.md).
+fn users_annotations(policy: &Value) -> Value {
+    let mut a = policy["metadata"]["annotations"].clone();
+    if let Some(m) = a.as_object_mut() {
+        assert!(m.remove("cozystack.io/managed-fields").is_some(), "the policy keeps the group's managedFields: {policy}");
+    }
+    a
+}
 fn namespace(cp: &ControlPlane, prefix: &str) -> String {
     let ns = unique(prefix);
     cp.kubectl_ok(&["create", "namespace", &ns]).unwrap();
@@ -85,7 +93,7 @@ async fn a_tenant_manages_security_groups_stored_as_cilium_policies() {
     let (code, policy) = raw(&admin, req("GET", &cnp("web"), None)).await.unwrap();
     assert_eq!(code, 200, "{policy}");
     assert_eq!(policy["metadata"]["labels"], json!({"tier": "front", MARKER: "true"}));
-    assert_eq!(policy["metadata"]["annotations"], json!({"note": "x", ATTACHMENTS: r#"[{"apiGroup":"apps.cozystack.io","kind":"Postgres","name":"db"}]"#}));
+    assert_eq!(users_annotations(&policy), json!({"note": "x", ATTACHMENTS: r#"[{"apiGroup":"apps.cozystack.io","kind":"Postgres","name":"db"}]"#}));
     assert_eq!(policy["metadata"]["uid"], created["metadata"]["uid"]);
     assert_eq!(
         policy["spec"],
@@ -129,7 +137,7 @@ async fn a_tenant_manages_security_groups_stored_as_cilium_policies() {
     assert_eq!((created["metadata"]["generation"].as_i64(), updated["metadata"]["generation"].as_i64()), (Some(1), Some(2)));
     let (_, policy) = raw(&admin, req("GET", &cnp("web"), None)).await.unwrap();
     assert_eq!(policy["metadata"]["labels"], json!({"tier": "back", MARKER: "true"}));
-    assert_eq!(policy["metadata"]["annotations"], json!({"note": "x"}), "no attachments, no annotation");
+    assert_eq!(users_annotations(&policy), json!({"note": "x"}), "no attachments, no annotation");
     assert!(policy["spec"].get("egress").is_none(), "{policy}");
 
     // A stale resourceVersion is a conflict about the SecurityGroup.

@@ -197,14 +197,19 @@ fn is_zero_entry(v: &Value) -> bool {
     }
 }
 
-/// What a write request's metadata.managedFields means: `None` when absent or undecodable (keep the
-/// live entries), `Some(vec![])` for a reset (`[]` or `[{}]`), otherwise the entries to start from.
+/// What a write request's metadata.managedFields means: `None` when absent, empty or undecodable (keep the
+/// live entries), `Some(vec![])` for a reset (`[{}]`), otherwise the entries to start from. An empty list does
+/// not reset a custom resource's managedFields: kube-apiserver reads it through unstructured metadata, where it
+/// is the same as none (tests/tests/apply.rs compares).
 pub fn requested_managed_fields(request_object: &Value) -> Option<Vec<ManagedFieldsEntry>> {
     let mf = request_object.get("metadata")?.get("managedFields")?;
     let Value::Array(items) = mf else {
         return None;
     };
-    if items.is_empty() || (items.len() == 1 && is_zero_entry(&items[0])) {
+    if items.is_empty() {
+        return None;
+    }
+    if items.len() == 1 && is_zero_entry(&items[0]) {
         return Some(vec![]);
     }
     match decode_managed_fields(mf) {

@@ -62,6 +62,47 @@ pub struct KindSchema {
     pub definitions: BTreeMap<String, Value>,
 }
 
+impl KindSchema {
+    /// The kind's whole schema with every reference to its own definitions written in place: what typing an object
+    /// (for server-side apply) needs. References to definitions it does not hold (ObjectMeta and the other
+    /// apimachinery types) become open objects.
+    pub fn resolved(&self) -> Value {
+        fn resolve(v: &Value, defs: &BTreeMap<String, Value>, depth: usize) -> Value {
+            let target = |r: &str| r.strip_prefix(V3_REFS).and_then(|n| defs.get(n));
+            match v {
+                Value::Object(m) => {
+                    if let Some(r) = m.get("$ref").and_then(Value::as_str) {
+                        return match target(r).filter(|_| depth < 32) {
+                            Some(def) => resolve(def, defs, depth + 1),
+                            None => serde_json::json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+                        };
+                    }
+                    let mut out = Map::new();
+                    for (k, x) in m {
+                        if k == "allOf"
+                            && let Some([only]) = x.as_array().map(Vec::as_slice)
+                            && only.get("$ref").is_some()
+                        {
+                            // `{description, allOf: [{$ref}]}`: the referenced type, described.
+                            if let Value::Object(inner) = resolve(only, defs, depth + 1) {
+                                for (ik, iv) in inner {
+                                    out.entry(ik).or_insert(iv);
+                                }
+                            }
+                            continue;
+                        }
+                        out.insert(k.clone(), resolve(x, defs, depth));
+                    }
+                    Value::Object(out)
+                }
+                Value::Array(a) => Value::Array(a.iter().map(|x| resolve(x, defs, depth)).collect()),
+                other => other.clone(),
+            }
+        }
+        self.definitions.get(&self.name).map(|d| resolve(d, &self.definitions, 0)).unwrap_or_else(|| serde_json::json!({"type": "object"}))
+    }
+}
+
 /// The package that names the definitions of `group` (`com.github.cozystack.cozystack.pkg.apis.apps.v1alpha1`
 /// for `apps.cozystack.io`), as the upstream Go types are named.
 pub fn package(group: &str, version: &str) -> String {

@@ -295,6 +295,11 @@ impl FakeBackend {
             obj["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"].clone();
             return Ok(obj);
         }
+        // Nothing changes: kube-apiserver writes nothing and the resourceVersion stays.
+        obj["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"].clone();
+        if obj == live {
+            return Ok(live);
+        }
         s.bump(&mut obj);
         let finalized = obj.pointer("/metadata/deletionTimestamp").is_some() && !has_finalizers(&obj);
         if finalized {

@@ -29,7 +29,11 @@ async fn writes_follow_kube_apiserver() {
     let mut stale = a.clone();
     stale["metadata"]["resourceVersion"] = "0".into();
     assert_eq!(code(fake.replace(&HELM_RELEASES, "ns", "a", &stale, &q).await.unwrap_err()), (Some(409), "Conflict".into()));
-    let updated = fake.replace(&HELM_RELEASES, "ns", "a", &a, &q).await.unwrap();
+    let same = fake.replace(&HELM_RELEASES, "ns", "a", &a, &q).await.unwrap();
+    assert_eq!(same["metadata"]["resourceVersion"], "1", "an update that changes nothing writes nothing");
+    let mut changed = a.clone();
+    changed["spec"]["x"] = 1.into();
+    let updated = fake.replace(&HELM_RELEASES, "ns", "a", &changed, &q).await.unwrap();
     assert_eq!(updated["metadata"]["resourceVersion"], "2");
     let mut unconditional = a.clone();
     unconditional["metadata"].as_object_mut().unwrap().remove("resourceVersion");

@@ -59,7 +59,8 @@ async fn create_get_list_update_delete() {
     assert_eq!(updated["spec"], json!({"egress": [{"toFQDNs": [{"matchName": "example.com"}]}]}));
     let backing = policy(&fake, "web").unwrap();
     assert_eq!(backing["spec"]["ingress"], json!([]), "no ingress rules are written as an empty list");
-    assert!(backing["metadata"].get("annotations").is_none(), "no attachments, no annotation: {backing}");
+    let annotations = backing["metadata"]["annotations"].as_object().map(|a| a.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+    assert_eq!(annotations, [crate::projection::MANAGED_FIELDS_ANNOTATION], "no attachments, no annotation but the managedFields: {backing}");
 
     // A stale resourceVersion is a conflict about the SecurityGroup.
     let s = store.update(&c, "web", created, &w).await.unwrap_err().to_status();

@@ -106,6 +106,11 @@ impl TableConvertor for TenantModuleRegistry {
 }
 
 impl Projection for TenantModuleRegistry {
+    // Modules are read-only here: the managedFields their releases may carry belong to the application kind.
+    fn tracks_managed_fields(&self) -> bool {
+        false
+    }
+
     fn info(&self) -> &ResourceInfo {
         &self.info
     }

@@ -4,8 +4,10 @@
 //! - `store`: get, list, watch, create, update, delete through the generic store.
 //! - `errors`: backend Statuses rephrased about the served object.
 //! - `application`: what the application registry checks and writes.
+//! - `apply`: server-side apply and managedFields through the store.
 
 mod application;
+mod apply;
 mod errors;
 mod store;
 

@@ -65,7 +65,9 @@ async fn errors_name_the_served_resource() {
     assert_eq!((s.code, s.reason.as_str(), s.message.as_str()), (409, "AlreadyExists", "postgreses.apps.cozystack.io \"db\" already exists"));
 
     let mut stale = created.clone();
-    store.update(&c, "db", created.clone(), &w).await.unwrap();
+    let mut changed = created.clone();
+    changed["spec"]["replicas"] = 3.into();
+    store.update(&c, "db", changed, &w).await.unwrap();
     stale["spec"]["replicas"] = 5.into();
     let s = store.update(&c, "db", stale, &w).await.unwrap_err().to_status();
     assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"));
@@ -178,8 +180,9 @@ async fn watches_see_writes() {
     store.create(&c, pg("a", json!({})), &w).await.unwrap();
     let mut watch = store.watch(&c, &ListOptions::default()).await.unwrap();
     assert_eq!(next(&mut watch).await, (EventType::Added, "a".into()), "the current state first");
-    let b = store.create(&c, pg("b", json!({})), &w).await.unwrap().object;
+    let mut b = store.create(&c, pg("b", json!({})), &w).await.unwrap().object;
     assert_eq!(next(&mut watch).await, (EventType::Added, "b".into()));
+    b["spec"]["replicas"] = 3.into();
     store.update(&c, "b", b, &w).await.unwrap();
     assert_eq!(next(&mut watch).await, (EventType::Modified, "b".into()));
     store.delete(&c, "a", &DeleteOptions::default()).await.unwrap();
@@ -236,6 +239,7 @@ async fn writes_reach_only_the_backing_object_that_was_checked() {
     let created_again = store.create(&ctx(NS), pg("db", json!({})), &w).await.unwrap().object;
     let mut changed = created_again.clone();
     changed["metadata"].as_object_mut().unwrap().remove("resourceVersion");
+    changed["spec"]["replicas"] = 3.into();
     let s = store.update(&racing, "db", changed, &w).await.unwrap_err().to_status();
     assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"), "an update without resourceVersion: {}", s.message);
     assert_eq!(fake.object(&HELM_RELEASES, NS, "postgres-db").unwrap()["metadata"]["uid"], "someone-elses", "the other object stays");

@@ -61,7 +61,7 @@ impl<P: Projection> View for ProjectionView<P> {
     }
 
     fn translate(&self, backing: &Value) -> Option<Value> {
-        self.projection.from_backing(backing)
+        self.projection.served(backing)
     }
 }
 

@@ -105,7 +105,7 @@ fn entries_with_one_identity_collapse_into_the_last() {
 fn requested_managed_fields_distinguish_absent_reset_and_entries() {
     assert_eq!(requested_managed_fields(&json!({"metadata": {}})), None);
     assert_eq!(requested_managed_fields(&json!({"metadata": {"managedFields": null}})), None);
-    assert_eq!(requested_managed_fields(&json!({"metadata": {"managedFields": []}})), Some(vec![]));
+    assert_eq!(requested_managed_fields(&json!({"metadata": {"managedFields": []}})), None, "an empty list is no reset for a custom resource");
     assert_eq!(requested_managed_fields(&json!({"metadata": {"managedFields": [{}]}})), Some(vec![]));
     assert_eq!(requested_managed_fields(&json!({"metadata": {"managedFields": [{"operation": "Bad"}]}})), None);
     assert_eq!(requested_managed_fields(&json!({"metadata": {"managedFields": [{}, {}]}})), None);

@@ -99,7 +99,8 @@ async fn dispatch(state: &Arc<ServerState>, registry: Arc<dyn Registry>, info: &
     let accept = parse_accept(req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let repr = choose_representation(&accept).ok_or_else(|| Status::not_acceptable("only the following media types are accepted: application/json, application/yaml, application/json;as=Table;v=v1;g=meta.k8s.io, application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io"))?;
     let enc = Encoder::new(repr, &q);
-    let ctx = RequestContext { user: (*user_of(&req)).clone(), namespace: info.namespace.clone(), admission: state.admission.clone() };
+    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let ctx = RequestContext { user: (*user_of(&req)).clone(), namespace: info.namespace.clone(), admission: state.admission.clone(), user_agent };
     let content_type = body_content_type(&req)?;
     let body: Bytes = req.into_body().collect().await.map(|c| c.to_bytes()).map_err(|e| Status::bad_request(format!("reading the request body: {e}")))?;
     let reg = &*registry;
@@ -122,7 +123,7 @@ async fn dispatch(state: &Arc<ServerState>, registry: Arc<dyn Registry>, info: &
             Ok(watch::respond(state, registry.clone(), events, enc, opts.timeout_seconds))
         }
         "create" => {
-            let opts = params::write_options(&q, raw_query.as_deref())?;
+            let opts = params::write_options_of("CreateOptions", &q, raw_query.as_deref(), false)?;
             let obj = decode_body(&body, &content_type)?;
             let w = reg.create(&ctx, obj, &opts).await.map_err(status_of)?;
             Ok(enc.respond(StatusCode::CREATED, &enc.object(reg, &w.object), &w.warnings))
@@ -134,9 +135,15 @@ async fn dispatch(state: &Arc<ServerState>, registry: Arc<dyn Registry>, info: &
             Ok(enc.respond(StatusCode::OK, &enc.object(reg, &w.object), &w.warnings))
         }
         "patch" => {
-            let opts = params::write_options(&q, raw_query.as_deref())?;
             let kind = patch::patch_type(&content_type)?;
-            let (code, w) = patch_object(reg, &ctx, &info.name, kind, &body, &opts).await?;
+            let opts = params::write_options_of("PatchOptions", &q, raw_query.as_deref(), kind == PatchType::Apply)?;
+            let (code, w) = if kind == PatchType::Apply {
+                let config = patch::apply_config(&body)?;
+                let (created, w) = reg.apply(&ctx, &info.name, config, &opts).await.map_err(status_of)?;
+                (if created { StatusCode::CREATED } else { StatusCode::OK }, w)
+            } else {
+                patch_object(reg, &ctx, &info.name, kind, &body, &opts).await?
+            };
             Ok(enc.respond(code, &enc.object(reg, &w.object), &w.warnings))
         }
         "delete" => {
@@ -190,8 +197,8 @@ fn list_options_for(q: &std::collections::HashMap<String, String>, info: &Reques
     Ok(opts)
 }
 
-/// Get, patch, update; retried on conflicts unless the patch itself pins a resourceVersion. An apply patch on a
-/// missing object creates it.
+/// Get, patch, update (JSON and merge patches); retried on conflicts unless the patch itself pins a
+/// resourceVersion.
 async fn patch_object(
     reg: &dyn Registry,
     ctx: &RequestContext,
@@ -204,16 +211,7 @@ async fn patch_object(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let current = match reg.get(ctx, name).await {
-            Ok(c) => c,
-            Err(e) if kind == PatchType::Apply && e.to_status().code == 404 => {
-                let mut obj = patch::apply(kind, &serde_json::json!({}), body)?;
-                obj["metadata"]["name"] = name.into();
-                let w = reg.create(ctx, obj, opts).await.map_err(status_of)?;
-                return Ok((StatusCode::CREATED, w));
-            }
-            Err(e) => return Err(e.to_status()),
-        };
+        let current = reg.get(ctx, name).await.map_err(status_of)?;
         let patched = patch::apply(kind, &current, body)?;
         match reg.update(ctx, name, patched, opts).await {
             Ok(w) => return Ok((StatusCode::OK, w)),

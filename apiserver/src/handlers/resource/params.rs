@@ -86,12 +86,22 @@ pub fn all_values(query: Option<&str>, key: &str) -> Vec<String> {
 
 /// Options of create, update and patch.
 pub fn write_options(q: &HashMap<String, String>, raw_query: Option<&str>) -> Result<WriteOptions, Status> {
+    write_options_of("UpdateOptions", q, raw_query, false)
+}
+
+/// Options of a write whose options type (for errors) is `kind` (`CreateOptions`, `UpdateOptions`,
+/// `PatchOptions`); `apply` for a server-side apply, which needs a fieldManager and may `force`.
+pub fn write_options_of(kind: &str, q: &HashMap<String, String>, raw_query: Option<&str>, apply: bool) -> Result<WriteOptions, Status> {
     let field_manager = q.get("fieldManager").cloned().unwrap_or_default();
-    if field_manager.len() > 128 {
-        return Err(Status::bad_request("fieldManager: Too long: may not be more than 128 bytes"));
-    }
-    if field_manager.chars().any(|c| c.is_control()) {
-        return Err(Status::bad_request("fieldManager: Invalid value: must only contain printable characters"));
+    let force = match q.get("force").map(String::as_str) {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(other) => return Err(Status::bad_request(format!("force: Invalid value: {other:?}: must be true or false"))),
+    };
+    let errors = apis::apply::validate_field_manager(q.get("fieldManager").map(String::as_str), apply, force);
+    if !errors.is_empty() {
+        return Err(Status::invalid("meta.k8s.io", kind, "", &errors));
     }
     let field_validation = match q.get("fieldValidation").map(String::as_str) {
         None | Some("") => FieldValidation::Warn,
@@ -102,7 +112,7 @@ pub fn write_options(q: &HashMap<String, String>, raw_query: Option<&str>) -> Re
             return Err(Status::bad_request(format!("fieldValidation: Unsupported value: {other:?}: supported values: \"Ignore\", \"Strict\", \"Warn\"")));
         }
     };
-    Ok(WriteOptions { dry_run: dry_run(&all_values(raw_query, "dryRun"))?, field_manager, field_validation })
+    Ok(WriteOptions { dry_run: dry_run(&all_values(raw_query, "dryRun"))?, field_manager, field_validation, force: force.unwrap_or(false) })
 }
 
 /// Options of delete: query parameters, overridden by a DeleteOptions body when one is sent.

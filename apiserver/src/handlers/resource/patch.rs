@@ -1,5 +1,5 @@
-//! Patches: JSON patch (RFC 6902), merge patch (RFC 7386) and apply patches; strategic merge is refused (415),
-//! as kube-apiserver does for custom resources.
+//! Patches: JSON patch (RFC 6902), merge patch (RFC 7386) and apply patches (server-side apply, in
+//! `storage`); strategic merge is refused (415), as kube-apiserver does for custom resources.
 
 use apis::status::Status;
 use serde_json::Value;
@@ -21,13 +21,12 @@ pub fn patch_type(content_type: &str) -> Result<PatchType, Status> {
     match essence {
         "application/json-patch+json" => Ok(PatchType::Json),
         "application/merge-patch+json" => Ok(PatchType::Merge),
-        "application/apply-patch+yaml" | "application/apply-patch+json" => Ok(PatchType::Apply),
-        "application/strategic-merge-patch+json" => Err(Status::unsupported_media_type(
+        // kube-apiserver has no `+json` apply type (a JSON body is YAML), and `+cbor` only behind a feature gate.
+        "application/apply-patch+yaml" => Ok(PatchType::Apply),
+        // Strategic merge patch included, as kube-apiserver answers for custom resources.
+        _ => Err(Status::unsupported_media_type(
             "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
         )),
-        other => Err(Status::unsupported_media_type(format!(
-            "the body of the request was in an unknown format {other:?} - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
-        ))),
     }
 }
 
@@ -44,8 +43,9 @@ pub fn apply(kind: PatchType, current: &Value, patch: &[u8]) -> Result<Value, St
                 ..Status::bad_request("")
             })?;
         }
-        PatchType::Merge | PatchType::Apply => {
-            let p: Value = super::decode_body(patch, if kind == PatchType::Apply { "application/yaml" } else { "application/json" })?;
+        PatchType::Apply => return apply_config(patch),
+        PatchType::Merge => {
+            let p: Value = super::decode_body(patch, "application/json")?;
             if !p.is_object() {
                 return Err(Status::bad_request("the patch must be a JSON object"));
             }
@@ -53,6 +53,15 @@ pub fn apply(kind: PatchType, current: &Value, patch: &[u8]) -> Result<Value, St
         }
     }
     Ok(doc)
+}
+
+/// The configuration an apply patch carries (YAML, of which JSON is a part).
+pub fn apply_config(patch: &[u8]) -> Result<Value, Status> {
+    let config: Value = super::decode_body(patch, "application/yaml")?;
+    if !config.is_object() {
+        return Err(Status::bad_request("the apply patch must be an object"));
+    }
+    Ok(config)
 }
 
 /// The resourceVersion a patch sets explicitly, if any (then a conflict is final, not retried).
@@ -75,6 +84,8 @@ mod tests {
         assert_eq!(patch_type("application/json-patch+json").unwrap(), PatchType::Json);
         assert_eq!(patch_type("application/strategic-merge-patch+json").unwrap_err().code, 415);
         assert_eq!(patch_type("text/plain").unwrap_err().code, 415);
+        assert_eq!(patch_type("application/apply-patch+yaml").unwrap(), PatchType::Apply);
+        assert_eq!(patch_type("application/apply-patch+json").unwrap_err().code, 415, "kube-apiserver has no JSON apply type");
     }
 
     #[test]

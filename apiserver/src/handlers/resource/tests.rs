@@ -81,12 +81,23 @@ async fn a_patch_gives_up_after_its_attempts() {
 }
 
 #[tokio::test]
-async fn an_apply_patch_creates_a_missing_object() {
+async fn an_apply_creates_a_missing_object_and_records_its_manager() {
     let fake = FakeBackend::new();
     let reg = postgres(&fake);
-    let body = br#"{"apiVersion":"apps.cozystack.io/v1alpha1","kind":"Postgres","metadata":{"name":"db"},"spec":{"replicas":4}}"#;
-    let (code, w) = patch_object(&*reg, &ctx(), "db", PatchType::Apply, body, &WriteOptions::default()).await.unwrap();
-    assert_eq!((code.as_u16(), w.object["spec"]["replicas"].clone()), (201, json!(4)));
+    let config = super::patch::apply_config(b"apiVersion: apps.cozystack.io/v1alpha1\nkind: Postgres\nmetadata: {name: db}\nspec: {replicas: 4}\n").unwrap();
+    let opts = WriteOptions { field_manager: "flux".into(), ..Default::default() };
+    let (created, w) = reg.apply(&ctx(), "db", config.clone(), &opts).await.unwrap();
+    assert!(created);
+    assert_eq!(w.object["spec"]["replicas"], json!(4));
+    let entries = w.object["metadata"]["managedFields"].as_array().expect("managedFields").clone();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!((entries[0]["manager"].as_str(), entries[0]["operation"].as_str()), (Some("flux"), Some("Apply")));
+    assert_eq!(entries[0]["fieldsV1"], json!({"f:spec": {"f:replicas": {}}}));
+    // The same config again changes nothing.
+    let rv = w.object["metadata"]["resourceVersion"].clone();
+    let (created, again) = reg.apply(&ctx(), "db", config, &opts).await.unwrap();
+    assert!(!created);
+    assert_eq!(again.object["metadata"]["resourceVersion"], rv);
     assert!(fake.object(&HELM_RELEASES, NS, "postgres-db").is_some());
 }
 
