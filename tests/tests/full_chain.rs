@@ -93,8 +93,9 @@ async fn a_tenant_and_a_postgres_in_it_become_a_namespace_and_a_cloudnativepg_cl
         .unwrap();
     assert_eq!(table.split_whitespace().collect::<Vec<_>>(), ["True", revision.as_str()], "{table}");
 
-    // A change applied server-side, as GitOps tools apply, upgrades the release and reaches the Cluster.
-    apply(cp, &["--server-side", "--field-manager=gitops"], &postgres(4));
+    // A change applied server-side, as GitOps tools apply (Flux forces: it owns what it applies), upgrades the
+    // release and reaches the Cluster.
+    apply(cp, &["--server-side", "--field-manager=gitops", "--force-conflicts"], &postgres(4));
     eventually("the Cluster has 4 instances", || {
         get(cp, &["clusters.postgresql.cnpg.io", "postgres-db", "-n", &ns]).is_some_and(|c| c["spec"]["instances"] == 4)
     })
