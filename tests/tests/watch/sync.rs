@@ -200,11 +200,14 @@ fn kubectl_sessions(kubectl: &Path, kubeconfig: &Path, log: Log, stop: Arc<Atomi
             log.lock().unwrap().push(Seen::Session);
             for e in serde_json::Deserializer::from_reader(BufReader::new(stdout)).into_iter::<Value>() {
                 let Ok(e) = e else { break };
-                let (name, rv) = (e["object"]["metadata"]["name"].as_str().unwrap_or_default().to_string(), rv_of(&e["object"]));
+                let name = e["object"]["metadata"]["name"].as_str().unwrap_or_default().to_string();
                 let seen = match e["type"].as_str() {
-                    Some("ADDED") => Seen::Added(name, rv),
-                    Some("MODIFIED") => Seen::Modified(name, rv),
-                    Some("DELETED") => Seen::Deleted(name, rv),
+                    Some("ADDED") => Seen::Added(name, rv_of(&e["object"])),
+                    Some("MODIFIED") => Seen::Modified(name, rv_of(&e["object"])),
+                    Some("DELETED") => Seen::Deleted(name, rv_of(&e["object"])),
+                    // A 410 when this watcher fell out of the history window: kubectl ends, and the next session
+                    // relists, as a client must.
+                    Some("ERROR") => break,
                     _ => continue,
                 };
                 if seen.name() != Some(TEMPLATE) {
