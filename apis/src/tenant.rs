@@ -95,7 +95,7 @@ pub fn declared_quotas(values: &Value) -> Result<BTreeMap<String, String>, Strin
         Value::Null => return Ok(BTreeMap::new()),
         Value::Object(o) => o,
         other => {
-            let t = json_type(other);
+            let t = crate::schema::gofmt::go_json_kind(other);
             return Err(format!("decode tenant values: json: cannot unmarshal {t} into Go value of type application.tenantValues"));
         }
     };
@@ -114,19 +114,8 @@ pub fn declared_quotas(values: &Value) -> Result<BTreeMap<String, String>, Strin
             .collect()),
         Some(other) => Err(format!(
             "decode tenant values: json: cannot unmarshal {} into Go struct field tenantValues.resourceQuotas of type map[string]resource.Quantity",
-            json_type(other)
+            crate::schema::gofmt::go_json_kind(other)
         )),
-    }
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
     }
 }
 

@@ -102,18 +102,7 @@ fn str_field<'a>(m: &'a Map<String, Value>, k: &str) -> Result<&'a str, String> 
     match m.get(k) {
         None | Some(Value::Null) => Ok(""),
         Some(Value::String(s)) => Ok(s),
-        Some(v) => Err(format!("json: cannot unmarshal {} into Go struct field ManagedFieldsEntry.{k} of type string", kind_name(v))),
-    }
-}
-
-fn kind_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
+        Some(v) => Err(format!("json: cannot unmarshal {} into Go struct field ManagedFieldsEntry.{k} of type string", crate::schema::gofmt::go_json_kind(v))),
     }
 }
 
@@ -123,12 +112,12 @@ pub fn decode_managed_fields(v: &Value) -> Result<Vec<ManagedFieldsEntry>, Strin
     let items = match v {
         Value::Null => return Ok(vec![]),
         Value::Array(a) => a,
-        other => return Err(format!("json: cannot unmarshal {} into Go value of type []v1.ManagedFieldsEntry", kind_name(other))),
+        other => return Err(format!("json: cannot unmarshal {} into Go value of type []v1.ManagedFieldsEntry", crate::schema::gofmt::go_json_kind(other))),
     };
     let mut out: Vec<ManagedFieldsEntry> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let Value::Object(m) = item else {
-            return Err(format!("json: cannot unmarshal {} into Go value of type v1.ManagedFieldsEntry", kind_name(item)));
+            return Err(format!("json: cannot unmarshal {} into Go value of type v1.ManagedFieldsEntry", crate::schema::gofmt::go_json_kind(item)));
         };
         let operation = match str_field(m, "operation")? {
             "Apply" => Operation::Apply,

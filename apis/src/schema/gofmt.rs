@@ -240,6 +240,19 @@ pub(crate) fn is_json_integer(f: f64) -> bool {
     diff / (f.abs() + g.abs()).min(f64::MAX) < 1e-9
 }
 
+/// The kind of a JSON value as Go's encoding/json names it in unmarshal errors (`cannot unmarshal number into ...`).
+pub(crate) fn go_json_kind(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
