@@ -2,7 +2,7 @@
 //!
 //! The harness records what every client asked and was told ([`Op`]), what etcd, the ground truth, did to each
 //! object ([`Change`], from a watch on etcd itself) and its final state, and what each watcher saw
-//! ([`WatchRecord`]). Every write carries a token no other write has (the app's `spec.storageClass`), so a value
+//! ([`WatchRecord`]). Every write carries a token no other write has (the app's `spec.users.chaos.password`), so a value
 //! found anywhere names the write that put it there. Each object is written by one client, one request at a time,
 //! so its operations are totally ordered.
 
