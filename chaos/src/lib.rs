@@ -6,6 +6,7 @@
 
 pub mod chart;
 pub mod checker;
+pub mod fuzz;
 pub mod plane;
 pub mod report;
 pub mod rng;

@@ -53,6 +53,15 @@ impl Plane {
         if !st.success() {
             bail!("kill -KILL {pid} ({component}) failed");
         }
+        // A killed process's threads release its sockets only once all have exited, after the main thread shows
+        // as a zombie; restarting before that finds the port still bound.
+        let gone = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            if std::time::Instant::now() > gone {
+                bail!("{component} (PID {pid}) still exists 30 s after SIGKILL");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let out = Command::new(e2e::repo_root().join("hack/restart.sh"))
             .arg(component)
             .env("COZY_STATE_DIR", &self.state)
