@@ -27,8 +27,8 @@ impl Plane {
     /// Connects to the control plane in `state`.
     pub async fn connect(state: &Path) -> Result<Self> {
         let cp = ControlPlane::from_state(state.to_path_buf())?;
-        let aggregated = cp.admin().await?;
-        let direct = cp.direct(Some((&cp.cert("admin.crt"), &cp.cert("admin.key")))).await?;
+        let aggregated = once(cp.config_from(&cp.kubeconfig()).await?)?;
+        let direct = once(cp.direct_config(Some((&cp.cert("admin.crt"), &cp.cert("admin.key")))).await?)?;
         let env = std::fs::read_to_string(state.join("env"))?;
         let port = env.lines().find_map(|l| l.strip_prefix("ETCD_PORT=")).context("ETCD_PORT missing from the env file")?;
         Ok(Self { cp, state: state.to_path_buf(), aggregated, direct, etcd_url: format!("http://127.0.0.1:{port}") })
@@ -77,6 +77,13 @@ impl Plane {
     pub fn usage(&self, component: &str) -> Result<(u64, u64)> {
         process_usage(self.pid(component)?)
     }
+}
+
+/// A client that sends each request once: kube's default retries writes after 503 and 504, when their outcome
+/// is unknown, and a retried create then reports 409 for a write that happened.
+pub fn once(mut config: kube::Config) -> Result<kube::Client> {
+    config.default_retry = false;
+    Ok(kube::Client::try_from(config)?)
 }
 
 /// Resident memory (bytes) and open file descriptors of a process.

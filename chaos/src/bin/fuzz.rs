@@ -53,9 +53,9 @@ async fn main() -> Result<()> {
     let plane = Arc::new(Plane::connect(&args.state).await?);
     let nobody_direct = {
         let (crt, key) = plane.cp.user_cert("fuzz-nobody", &[])?;
-        plane.cp.direct(Some((&crt, &key))).await?
+        chaos::plane::once(plane.cp.direct_config(Some((&crt, &key))).await?)?
     };
-    let nobody_aggregated = plane.cp.user("fuzz-nobody", &[]).await?;
+    let nobody_aggregated = chaos::plane::once(plane.cp.config_from(&plane.cp.user_kubeconfig("fuzz-nobody", &[])?).await?)?;
     let ns = format!("tenant-fuzz-{}-{}", args.seed, std::process::id());
     create_namespace(&plane.cp, &ns)?;
     let log = args.state.join("logs/cozystack-api.log");
