@@ -169,3 +169,13 @@ async fn before_ready_requests_get_503_with_retry_after_and_health_checks_pass()
     let (code, _) = status_of(svc.oneshot(get("/apis/apps.cozystack.io/v1alpha1/namespaces/tenant-a/postgreses")).await.unwrap()).await;
     assert_ne!(code, StatusCode::SERVICE_UNAVAILABLE);
 }
+
+/// Found by fuzzing: an unknown health check was answered in plain text; every rejection is a Status.
+#[tokio::test]
+async fn an_unknown_health_check_is_a_404_status_naming_the_checks() {
+    let state = state(limits());
+    let req = get("/healthz/status");
+    let (code, s) = status_of(crate::handlers::health::check(&state, &req, &["healthz", "status"])).await;
+    assert_eq!((code, s["kind"].as_str(), s["code"].as_u64()), (StatusCode::NOT_FOUND, Some("Status"), Some(404)));
+    assert_eq!(s["message"], "there is no healthz check \"status\"; the checks are: ping, informer-sync");
+}
