@@ -183,6 +183,7 @@ async fn send(client: &kube::Client, input: &Input) -> Verdict {
         Ok(Ok(r)) => r,
     };
     let code = head.status().as_u16();
+    let content_type = head.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     // A watch answered 200 streams on; its head is the answer.
     if code == 200 && input.uri.contains("watch=") {
         return Verdict::Fine(code);
@@ -197,8 +198,17 @@ async fn send(client: &kube::Client, input: &Input) -> Verdict {
         return Verdict::ServerError(code, snippet);
     }
     if code >= 400 && input.method != "HEAD" {
-        let status: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        let named = status["kind"] == "Status" && status["message"].as_str().is_some_and(|m| !m.is_empty()) && status["code"] == code;
+        // A Status in the representation the client asked for: JSON, YAML, or (from kube-apiserver) protobuf.
+        let named = if content_type.contains("protobuf") {
+            bytes.starts_with(b"k8s\0") && bytes.windows(6).any(|w| w == b"Status")
+        } else {
+            let status: Value = if content_type.contains("yaml") {
+                serde_norway::from_slice(&bytes).unwrap_or_default()
+            } else {
+                serde_json::from_slice(&bytes).unwrap_or_default()
+            };
+            status["kind"] == "Status" && status["message"].as_str().is_some_and(|m| !m.is_empty()) && status["code"] == code
+        };
         if !named {
             return Verdict::NoStatus(code, snippet);
         }
