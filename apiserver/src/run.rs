@@ -179,7 +179,13 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         tracing::info!("signal received");
         let _ = shutdown_tx.send(true);
     });
-    serve(listener, tls, service, shutdown_rx, flags.shutdown_grace_period).await;
+    let connection_limits = crate::connection::ConnectionLimits {
+        header_timeout: flags.request_header_timeout,
+        idle_timeout: flags.idle_connection_timeout,
+        write_timeout: flags.client_write_timeout,
+        max_connections: flags.max_connections,
+    };
+    serve(listener, tls, service, shutdown_rx, flags.shutdown_grace_period, connection_limits).await;
     Ok(())
 }
 
