@@ -21,7 +21,10 @@ const BOTTOM: f64 = 40.0;
 pub fn render(title: &str, panels: &[Panel]) -> String {
     let total_h = 30.0 + H * panels.len() as f64;
     let mut s = String::new();
-    let _ = writeln!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{total_h}" viewBox="0 0 {W} {total_h}" font-family="sans-serif" font-size="12">"#);
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{total_h}" viewBox="0 0 {W} {total_h}" font-family="sans-serif" font-size="12">"#
+    );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(s, r#"<text x="{}" y="20" text-anchor="middle" font-size="15">{}</text>"#, W / 2.0, escape(title));
     let t_max = panels.iter().flat_map(|p| p.points.iter().map(|(t, _)| *t)).fold(0.0_f64, f64::max).max(1.0);

@@ -461,12 +461,7 @@ fn check_watcher(h: &History, watcher: usize, records: &[WatchRecord], out: &mut
     for (key, changes) in &h.changes {
         let have = positions.get(key).and_then(|p| p.index);
         if have != changes.len().checked_sub(1) {
-            out.push(Anomaly::Stale {
-                watcher,
-                key: key.clone(),
-                have: have.map(|i| changes[i].rev()),
-                want: changes.last().map(Change::rev),
-            });
+            out.push(Anomaly::Stale { watcher, key: key.clone(), have: have.map(|i| changes[i].rev()), want: changes.last().map(Change::rev) });
         }
     }
 }

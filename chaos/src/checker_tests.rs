@@ -107,10 +107,7 @@ fn a_value_no_client_wrote_is_caught() {
     h.watchers.clear();
     assert_eq!(
         check(&h),
-        vec![
-            Anomaly::Phantom { key: "ns/a".into(), token: Some("nobody".into()), rev: 13 },
-            Anomaly::Phantom { key: "ns/b".into(), token: None, rev: 14 },
-        ]
+        vec![Anomaly::Phantom { key: "ns/a".into(), token: Some("nobody".into()), rev: 13 }, Anomaly::Phantom { key: "ns/b".into(), token: None, rev: 14 },]
     );
 }
 

@@ -65,14 +65,68 @@ const ACCEPTS: &[&str] = &[
 ];
 
 const WORDS: &[&str] = &[
-    "", "0", "1", "-1", "18446744073709551616", "99999999999999999999999", "1e3", "abc", "a=b", "a!=b", "a in (b,c)", "!a", "a,b", "(", "=", "metadata.name=x",
-    "metadata.namespace!=y", "spec.x=1", "\0", "%00", "é", "All", "Exact", "NotOlderThan", "Strict", "Warn", "Ignore", "Foreground", "Orphan", "Background",
-    "true", "false", "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MTAsInN0YXJ0IjoiYSJ9", "Zm9v", "!!!", "\u{202e}", "\n", " ", "a/b", "../..", "😀",
+    "",
+    "0",
+    "1",
+    "-1",
+    "18446744073709551616",
+    "99999999999999999999999",
+    "1e3",
+    "abc",
+    "a=b",
+    "a!=b",
+    "a in (b,c)",
+    "!a",
+    "a,b",
+    "(",
+    "=",
+    "metadata.name=x",
+    "metadata.namespace!=y",
+    "spec.x=1",
+    "\0",
+    "%00",
+    "é",
+    "All",
+    "Exact",
+    "NotOlderThan",
+    "Strict",
+    "Warn",
+    "Ignore",
+    "Foreground",
+    "Orphan",
+    "Background",
+    "true",
+    "false",
+    "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MTAsInN0YXJ0IjoiYSJ9",
+    "Zm9v",
+    "!!!",
+    "\u{202e}",
+    "\n",
+    " ",
+    "a/b",
+    "../..",
+    "😀",
 ];
 
 const PARAMS: &[&str] = &[
-    "labelSelector", "fieldSelector", "resourceVersion", "resourceVersionMatch", "limit", "continue", "timeoutSeconds", "fieldManager", "dryRun",
-    "fieldValidation", "propagationPolicy", "gracePeriodSeconds", "pretty", "allowWatchBookmarks", "sendInitialEvents", "watch", "force", "orphanDependents",
+    "labelSelector",
+    "fieldSelector",
+    "resourceVersion",
+    "resourceVersionMatch",
+    "limit",
+    "continue",
+    "timeoutSeconds",
+    "fieldManager",
+    "dryRun",
+    "fieldValidation",
+    "propagationPolicy",
+    "gracePeriodSeconds",
+    "pretty",
+    "allowWatchBookmarks",
+    "sendInitialEvents",
+    "watch",
+    "force",
+    "orphanDependents",
     "includeObject",
 ];
 
@@ -207,7 +261,11 @@ impl Generator {
             1 => {
                 let depth = *self.rng.pick(&[100, 127, 128, 129, 200, 1000, 100_000, 1_000_000]);
                 let (open, close) = if yaml && self.rng.chance(0.5) { ("[", "]") } else { (r#"{"a":"#, "}") };
-                let body = format!(r#"{{"apiVersion":"apps.cozystack.io/v1alpha1","kind":"Postgres","metadata":{{"name":"fuzz-0"}},"spec":{{"x":{}1{}}}}}"#, open.repeat(depth), close.repeat(depth));
+                let body = format!(
+                    r#"{{"apiVersion":"apps.cozystack.io/v1alpha1","kind":"Postgres","metadata":{{"name":"fuzz-0"}},"spec":{{"x":{}1{}}}}}"#,
+                    open.repeat(depth),
+                    close.repeat(depth)
+                );
                 ("deeply nested body", body.into_bytes())
             }
             // Huge bodies are few: each costs the server a 3 MiB decode.
@@ -238,7 +296,8 @@ impl Generator {
                 ("invalid UTF-8", b)
             }
             8 => {
-                let n = *self.rng.pick(&["1e400", "-1e400", "18446744073709551616", "-9223372036854775809", "1.5", "0x10", "NaN", "Infinity", "1e-400", "00012"]);
+                let n =
+                    *self.rng.pick(&["1e400", "-1e400", "18446744073709551616", "-9223372036854775809", "1.5", "0x10", "NaN", "Infinity", "1e-400", "00012"]);
                 ("numbers out of range", text.replacen(r#""replicas":2"#, &format!(r#""replicas":{n}"#), 1).into_bytes())
             }
             9 => {
@@ -296,8 +355,35 @@ impl Generator {
     fn path_input(&mut self) -> Input {
         let ns = self.ns.clone();
         let segments = [
-            "apis", "apps.cozystack.io", "v1alpha1", "v1", "namespaces", ns.as_str(), "postgreses", "fuzz-0", "status", "scale", "..", ".", "%00", "%2F", "%252F", "", "core.cozystack.io",
-            "tenantnamespaces", "sdn.cozystack.io", "securitygroups", "tenants", "watch", "openapi", "v2", "v3", "healthz", "metrics", "version", "api",
+            "apis",
+            "apps.cozystack.io",
+            "v1alpha1",
+            "v1",
+            "namespaces",
+            ns.as_str(),
+            "postgreses",
+            "fuzz-0",
+            "status",
+            "scale",
+            "..",
+            ".",
+            "%00",
+            "%2F",
+            "%252F",
+            "",
+            "core.cozystack.io",
+            "tenantnamespaces",
+            "sdn.cozystack.io",
+            "securitygroups",
+            "tenants",
+            "watch",
+            "openapi",
+            "v2",
+            "v3",
+            "healthz",
+            "metrics",
+            "version",
+            "api",
         ];
         let n = self.rng.range(1, 9);
         let mut path = String::new();

@@ -89,11 +89,8 @@ pub fn once(mut config: kube::Config) -> Result<kube::Client> {
 /// Resident memory (bytes) and open file descriptors of a process.
 pub fn process_usage(pid: u32) -> Result<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).with_context(|| format!("process {pid} is gone"))?;
-    let rss_kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .context("VmRSS missing")?;
+    let rss_kib: u64 =
+        status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse().ok()).context("VmRSS missing")?;
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))?.count() as u64;
     Ok((rss_kib * 1024, fds))
 }

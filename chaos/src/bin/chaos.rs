@@ -62,7 +62,10 @@ async fn main() -> Result<()> {
     let plane = Arc::new(Plane::connect(&args.state).await?);
     let ns = format!("tenant-chaos-{}-{}", args.seed, std::process::id());
     create_namespace(&plane.cp, &ns)?;
-    eprintln!("[chaos] seed {} in namespace {ns}: {} writes by {} clients, {} watchers, {} kills of each of {:?}", args.seed, args.ops, args.clients, args.watchers, args.kills, args.components);
+    eprintln!(
+        "[chaos] seed {} in namespace {ns}: {} writes by {} clients, {} watchers, {} kills of each of {:?}",
+        args.seed, args.ops, args.clients, args.watchers, args.kills, args.components
+    );
 
     let stop = Arc::new(AtomicBool::new(false));
     let truth = Arc::new(Mutex::new(Truth::default()));
@@ -411,7 +414,11 @@ impl Client {
                 && let Ok((code, body)) = &answer
                 && *code >= 400
             {
-                eprintln!("[chaos] {kind:?} {name} {} → {code} {}", if direct { "direct" } else { "aggregated" }, String::from_utf8_lossy(&body[..body.len().min(300)]));
+                eprintln!(
+                    "[chaos] {kind:?} {name} {} → {code} {}",
+                    if direct { "direct" } else { "aggregated" },
+                    String::from_utf8_lossy(&body[..body.len().min(300)])
+                );
             }
             let outcome = match &answer {
                 Ok((code, body)) if (200..300).contains(code) => {
@@ -443,7 +450,14 @@ impl Client {
 }
 
 /// SIGKILLs and restarts the components, `kills` times each, in an order and at write counts the seed fixes.
-async fn inject_faults(plane: Arc<Plane>, seed: u64, kills: u64, components: Vec<String>, total: u64, counter: Arc<AtomicU64>) -> Result<BTreeMap<String, u64>> {
+async fn inject_faults(
+    plane: Arc<Plane>,
+    seed: u64,
+    kills: u64,
+    components: Vec<String>,
+    total: u64,
+    counter: Arc<AtomicU64>,
+) -> Result<BTreeMap<String, u64>> {
     let mut rng = Rng::fork(seed, 10_000);
     let mut schedule = Vec::new();
     for _ in 0..kills {
@@ -503,13 +517,19 @@ impl Summary {
         rows.push(("Failed writes by verb and code".into(), codes.join(", ")));
         let k: Vec<String> = kills.iter().map(|(c, n)| format!("{c} {n}")).collect();
         rows.push(("SIGKILLs and restarts".into(), k.join(", ")));
-        rows.push(("Watchers (relists after 410)".into(), format!("{} ({})", h.watchers.len(), h.watchers.iter().flatten().filter(|r| **r == WatchRecord::Gone).count())));
+        rows.push((
+            "Watchers (relists after 410)".into(),
+            format!("{} ({})", h.watchers.len(), h.watchers.iter().flatten().filter(|r| **r == WatchRecord::Gone).count()),
+        ));
         rows.push(("Watch events checked".into(), h.watchers.iter().flatten().filter(|r| matches!(r, WatchRecord::Event { .. })).count().to_string()));
         rows.push(("etcd changes (ground truth)".into(), h.changes.values().map(Vec::len).sum::<usize>().to_string()));
         let lost = anomalies.iter().filter(|a| matches!(a, Anomaly::LostWrite { .. } | Anomaly::LostDelete { .. })).count();
         rows.push(("Acknowledged writes lost".into(), lost.to_string()));
         rows.push(("Watch anomalies".into(), anomalies.iter().filter(|a| a.is_watch()).count().to_string()));
-        rows.push(("Other anomalies (failed writes visible, phantoms, final state)".into(), (anomalies.iter().filter(|a| !a.is_watch()).count() - lost).to_string()));
+        rows.push((
+            "Other anomalies (failed writes visible, phantoms, final state)".into(),
+            (anomalies.iter().filter(|a| !a.is_watch()).count() - lost).to_string(),
+        ));
         rows.push(("Wall clock".into(), format!("{:.0} s", took.as_secs_f64())));
         Self { rows }
     }

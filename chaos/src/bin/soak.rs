@@ -39,6 +39,9 @@ struct Args {
     /// The document to write the results into.
     #[arg(long, default_value = "docs/reliability.md")]
     doc: PathBuf,
+    /// The section of the document to write.
+    #[arg(long, default_value = "soak")]
+    section: String,
     /// The chart to write.
     #[arg(long, default_value = "docs/reliability-soak.svg")]
     svg: PathBuf,
@@ -67,8 +70,8 @@ async fn main() -> Result<()> {
                 let client = if rng.chance(0.5) { &plane.direct } else { &plane.aggregated };
                 let path = format!("{APPS}/namespaces/{ns}/postgreses");
                 let r = match rng.below(4) {
-                    0 => req("POST", &path, Some(e2e::postgres(&ns, &name, json!({"storageClass": format!("s{}", rng.next_u64())})))),
-                    1 | 2 => req("PATCH", &format!("{path}/{name}"), Some(json!({"spec": {"storageClass": format!("s{}", rng.next_u64())}}))),
+                    0 => req("POST", &path, Some(e2e::postgres(&ns, &name, json!({"users": {"soak": {"password": format!("s{}", rng.next_u64())}}})))),
+                    1 | 2 => req("PATCH", &format!("{path}/{name}"), Some(json!({"spec": {"users": {"soak": {"password": format!("s{}", rng.next_u64())}}}}))),
                     _ => req("DELETE", &format!("{path}/{name}"), None),
                 };
                 counters[writes].fetch_add(1, Ordering::Relaxed);
@@ -109,7 +112,8 @@ async fn main() -> Result<()> {
                 let all = rng.chance(0.3);
                 tokio::spawn(async move {
                     let client = if direct { &plane.direct } else { &plane.aggregated };
-                    let path = if all { format!("{APPS}/postgreses?watch=1") } else { format!("{APPS}/namespaces/{ns}/postgreses?watch=1&allowWatchBookmarks=true") };
+                    let path =
+                        if all { format!("{APPS}/postgreses?watch=1") } else { format!("{APPS}/namespaces/{ns}/postgreses?watch=1&allowWatchBookmarks=true") };
                     counters[watches].fetch_add(1, Ordering::Relaxed);
                     let _ = tokio::time::timeout(stay, async {
                         let resp = client.send(req("GET", &path, None).map(kube::client::Body::from)).await.ok()?;
@@ -143,7 +147,10 @@ async fn main() -> Result<()> {
                 // The catalog serves a new kind within seconds; until then the create gets 404 and is retried.
                 let obj = json!({"apiVersion": "apps.cozystack.io/v1alpha1", "kind": kind, "metadata": {"name": "one", "namespace": ns}, "spec": {}});
                 for _ in 0..30 {
-                    if matches!(send(&plane.direct, req("POST", &format!("{APPS}/namespaces/{ns}/{plural}"), Some(obj.clone())), Duration::from_secs(30)).await, Ok((201, _))) {
+                    if matches!(
+                        send(&plane.direct, req("POST", &format!("{APPS}/namespaces/{ns}/{plural}"), Some(obj.clone())), Duration::from_secs(30)).await,
+                        Ok((201, _))
+                    ) {
                         break;
                     }
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -215,7 +222,7 @@ async fn main() -> Result<()> {
         fd1 as i64 - fd0 as i64,
         args.svg.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
     );
-    write_section(&args.doc, "soak", &body)?;
+    write_section(&args.doc, &args.section, &body)?;
     println!("{body}");
     Ok(())
 }
