@@ -13,9 +13,42 @@ fn syntax(alphabet: &'static [&'static str], max: usize) -> impl Strategy<Value 
     proptest::collection::vec(proptest::sample::select(alphabet), 0..max).prop_map(|parts| parts.concat())
 }
 
-const SELECTOR: &[&str] = &["a", "b", "k", "x.y/z", "=", "==", "!=", "!", ",", " ", "in", "notin", "(", ")", "-", "_", ".", "/", "\0", "é", "1", ">", "<", "exists", "metadata.name"];
+const SELECTOR: &[&str] =
+    &["a", "b", "k", "x.y/z", "=", "==", "!=", "!", ",", " ", "in", "notin", "(", ")", "-", "_", ".", "/", "\0", "é", "1", ">", "<", "exists", "metadata.name"];
 const YAML: &[&str] = &[
-    "a", ": ", "\n", "  ", "- ", "[", "]", "{", "}", ",", "&x ", "*x", "!!str ", "!!binary ", "'", "\"", "|", ">", "#", "~", "1", "1e999", "-0", "0x1F", ".inf", "\t", "? ", "---\n", "...\n", "%YAML 1.2\n", "<<: ", "\\u0000", "\u{feff}",
+    "a",
+    ": ",
+    "\n",
+    "  ",
+    "- ",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "&x ",
+    "*x",
+    "!!str ",
+    "!!binary ",
+    "'",
+    "\"",
+    "|",
+    ">",
+    "#",
+    "~",
+    "1",
+    "1e999",
+    "-0",
+    "0x1F",
+    ".inf",
+    "\t",
+    "? ",
+    "---\n",
+    "...\n",
+    "%YAML 1.2\n",
+    "<<: ",
+    "\\u0000",
+    "\u{feff}",
 ];
 const DURATION: &[&str] = &["1", "0", "9", ".", "h", "m", "s", "ms", "us", "µs", "ns", "-", "+", "99999999999999999999", "e"];
 

@@ -141,7 +141,12 @@ mod tests {
     use super::*;
 
     fn limits() -> ConnectionLimits {
-        ConnectionLimits { header_timeout: Duration::from_secs(1), idle_timeout: Duration::from_secs(10), write_timeout: Duration::from_secs(5), max_connections: 1 }
+        ConnectionLimits {
+            header_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(5),
+            max_connections: 1,
+        }
     }
 
     #[test]

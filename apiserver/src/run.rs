@@ -36,48 +36,6 @@ pub fn backend_client(mut config: kube::Config) -> anyhow::Result<kube::Client> 
     Ok(kube::Client::try_from(config)?)
 }
 
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    /// A write the backend answers 504 reaches it once.
-    #[tokio::test]
-    async fn the_backend_client_never_resends_a_write() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let seen = Arc::new(AtomicUsize::new(0));
-        let counter = seen.clone();
-        tokio::spawn(async move {
-            while let Ok((mut conn, _)) = listener.accept().await {
-                let counter = counter.clone();
-                tokio::spawn(async move {
-                    let mut buf = vec![0; 65536];
-                    while let Ok(n) = conn.read(&mut buf).await {
-                        if n == 0 {
-                            return;
-                        }
-                        if buf[..n].starts_with(b"POST") {
-                            counter.fetch_add(1, Ordering::SeqCst);
-                        }
-                        let body = r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Timeout","code":504,"message":"timeout"}"#;
-                        let resp = format!("HTTP/1.1 504 Gateway Timeout\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
-                        if conn.write_all(resp.as_bytes()).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        let client = super::backend_client(kube::Config::new(url.parse().unwrap())).unwrap();
-        let req = http::Request::post("/apis/helm.toolkit.fluxcd.io/v2/namespaces/a/helmreleases").body(b"{}".to_vec()).unwrap();
-        let err = client.request::<serde_json::Value>(req).await.unwrap_err();
-        assert!(err.to_string().contains("timeout"), "{err}");
-        assert_eq!(seen.load(Ordering::SeqCst), 1);
-    }
-}
 
 /// Runs the server until SIGTERM or SIGINT.
 pub async fn run(flags: Flags) -> anyhow::Result<()> {
@@ -195,4 +153,47 @@ async fn wait_for_signal() {
         return std::future::pending().await;
     };
     tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A write the backend answers 504 reaches it once.
+    #[tokio::test]
+    async fn the_backend_client_never_resends_a_write() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0; 65536];
+                    while let Ok(n) = conn.read(&mut buf).await {
+                        if n == 0 {
+                            return;
+                        }
+                        if buf[..n].starts_with(b"POST") {
+                            counter.fetch_add(1, Ordering::SeqCst);
+                        }
+                        let body = r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Timeout","code":504,"message":"timeout"}"#;
+                        let resp = format!("HTTP/1.1 504 Gateway Timeout\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+                        if conn.write_all(resp.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let client = super::backend_client(kube::Config::new(url.parse().unwrap())).unwrap();
+        let req = http::Request::post("/apis/helm.toolkit.fluxcd.io/v2/namespaces/a/helmreleases").body(b"{}".to_vec()).unwrap();
+        let err = client.request::<serde_json::Value>(req).await.unwrap_err();
+        assert!(err.to_string().contains("timeout"), "{err}");
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+    }
 }

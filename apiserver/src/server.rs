@@ -11,8 +11,8 @@ use tokio_rustls::TlsAcceptor;
 use tower::Service;
 
 use crate::authn::Authenticator;
-use crate::connection::{Activity, ConnectionLimits, RequestGuard, Tracked};
 use crate::authz::Authorizer;
+use crate::connection::{Activity, ConnectionLimits, RequestGuard, Tracked};
 use crate::filters::{HttpService, Limits};
 use crate::handlers::discovery::DiscoveryCache;
 use crate::metrics::Metrics;

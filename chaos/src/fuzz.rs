@@ -393,7 +393,7 @@ impl Generator {
                 let w = self.word();
                 path.push_str(&encode(&w));
             } else {
-                let segment: &str = *self.rng.pick(&segments);
+                let segment = *self.rng.pick(&segments);
                 path.push_str(segment);
             }
         }

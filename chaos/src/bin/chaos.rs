@@ -256,7 +256,7 @@ fn key_of(ns: &str, v: &Value) -> String {
 /// A watcher: list, then watch from the list's resourceVersion, resuming from the last one seen whenever the
 /// watch ends, relisting only after a 410.
 async fn watch_api(plane: Arc<Plane>, ns: String, id: usize, mut rng: Rng, state: Arc<Mutex<WatcherState>>, stop: Arc<AtomicBool>) {
-    let client = if id % 2 == 0 { plane.direct.clone() } else { plane.aggregated.clone() };
+    let client = if id.is_multiple_of(2) { plane.direct.clone() } else { plane.aggregated.clone() };
     let path = format!("{APPS}/namespaces/{ns}/postgreses");
     'relist: while !stop.load(Ordering::SeqCst) {
         let list = match send(&client, req("GET", &path, None), Duration::from_secs(15)).await {
