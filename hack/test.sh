@@ -46,6 +46,13 @@ COZY_E2E_STATE_DIR=$STATE cargo test -p e2e -- --test-threads=4
 say "the server's ClusterRole against kube-apiserver's audit log of that run"
 "$ROOT/hack/rbac-audit.sh"
 
+# Short forms of the reliability runs (docs/reliability.md has the long ones): a few hundred writes across SIGKILLs
+# of etcd, kube-apiserver and cozystack-api, checked by the Jepsen-style checker; then fuzzed requests.
+say "fault harness (short form)"
+"$ROOT/hack/chaos.sh" --seed "${COZY_CHAOS_SEED:-$RANDOM}" --ops 400 --kills 2
+say "fuzzing the live server (short form)"
+"$ROOT/hack/fuzz.sh" --seed "${COZY_FUZZ_SEED:-$RANDOM}" --inputs 3000
+
 # The server is stateless: three replicas behind one APIService, the aggregator picking one per request, must
 # behave as one server.
 say "restarting with three replicas"

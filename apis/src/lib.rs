@@ -38,6 +38,9 @@ pub mod tenant;
 pub mod user;
 pub mod yaml;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 /// The API group of application kinds.
 pub const APPS_GROUP: &str = "apps.cozystack.io";
 /// The API group of the tenant resources (TenantNamespace, TenantModule, TenantSecret).

@@ -67,6 +67,19 @@ pub struct Flags {
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = 3 * 1024 * 1024)]
     pub max_request_body_bytes: usize,
+    /// Time a client has to send a request's headers (HTTP/1.1); it also closes a keep-alive connection idle
+    /// that long.
+    #[arg(long, value_parser = positive_duration, default_value = "30s")]
+    pub request_header_timeout: Duration,
+    /// Time a connection with no request in flight stays open without traffic.
+    #[arg(long, value_parser = positive_duration, default_value = "120s")]
+    pub idle_connection_timeout: Duration,
+    /// Time a write to a client may make no progress (a watcher that never reads) before its connection is closed.
+    #[arg(long, value_parser = positive_duration, default_value = "60s")]
+    pub client_write_timeout: Duration,
+    /// Connections open at once; further ones are closed as they are accepted.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_connections: usize,
     /// Time in-flight requests get to finish on shutdown.
     #[arg(long, value_parser = duration, default_value = "30s")]
     pub shutdown_grace_period: Duration,

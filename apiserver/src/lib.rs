@@ -18,6 +18,7 @@ pub mod admission;
 pub mod authn;
 pub mod authz;
 pub mod body;
+pub mod connection;
 pub mod filters;
 pub mod flags;
 pub mod handlers;

@@ -24,8 +24,18 @@ pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube
         }
         None => kube::Config::infer().await.map_err(|e| anyhow::anyhow!("no --kubeconfig and no in-cluster configuration: {e}"))?,
     };
+    backend_client(config)
+}
+
+/// A client that sends each request once. kube's default retries 503 and 504 for every verb, but after a 504
+/// or 503 a write may have happened: retrying a create then answers 409 AlreadyExists (and an update 409
+/// Conflict) for a write that did happen. Clients retry, knowing the outcome was unknown; the fault harness
+/// found this.
+pub fn backend_client(mut config: kube::Config) -> anyhow::Result<kube::Client> {
+    config.default_retry = false;
     Ok(kube::Client::try_from(config)?)
 }
+
 
 /// Runs the server until SIGTERM or SIGINT.
 pub async fn run(flags: Flags) -> anyhow::Result<()> {
@@ -127,7 +137,13 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         tracing::info!("signal received");
         let _ = shutdown_tx.send(true);
     });
-    serve(listener, tls, service, shutdown_rx, flags.shutdown_grace_period).await;
+    let connection_limits = crate::connection::ConnectionLimits {
+        header_timeout: flags.request_header_timeout,
+        idle_timeout: flags.idle_connection_timeout,
+        write_timeout: flags.client_write_timeout,
+        max_connections: flags.max_connections,
+    };
+    serve(listener, tls, service, shutdown_rx, flags.shutdown_grace_period, connection_limits).await;
     Ok(())
 }
 
@@ -137,4 +153,47 @@ async fn wait_for_signal() {
         return std::future::pending().await;
     };
     tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A write the backend answers 504 reaches it once.
+    #[tokio::test]
+    async fn the_backend_client_never_resends_a_write() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0; 65536];
+                    while let Ok(n) = conn.read(&mut buf).await {
+                        if n == 0 {
+                            return;
+                        }
+                        if buf[..n].starts_with(b"POST") {
+                            counter.fetch_add(1, Ordering::SeqCst);
+                        }
+                        let body = r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Timeout","code":504,"message":"timeout"}"#;
+                        let resp = format!("HTTP/1.1 504 Gateway Timeout\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+                        if conn.write_all(resp.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let client = super::backend_client(kube::Config::new(url.parse().unwrap())).unwrap();
+        let req = http::Request::post("/apis/helm.toolkit.fluxcd.io/v2/namespaces/a/helmreleases").body(b"{}".to_vec()).unwrap();
+        let err = client.request::<serde_json::Value>(req).await.unwrap_err();
+        assert!(err.to_string().contains("timeout"), "{err}");
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+    }
 }

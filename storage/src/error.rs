@@ -53,6 +53,8 @@ impl StorageError {
                 Status::conflict(&i.group, &i.plural, name, &detail).into()
             }
             (400 | 422, _) => in_user_terms(s, projection, name).into(),
+            // The object is too large once translated and stored: the client's to shrink, not the backend down.
+            (413, _) => Status::too_large(format!("{} \"{name}\" is too large to store: {}", qualified(&i.kind, &i.group), s.message)).into(),
             (401 | 403 | 429, _) => Status { code: s.code, reason: s.reason.clone(), message: s.message.clone(), ..Status::bad_request("") }.into(),
             _ => e.into(),
         }

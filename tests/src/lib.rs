@@ -242,9 +242,13 @@ impl ControlPlane {
 
     /// A kube client from a kubeconfig file.
     pub async fn client_from(&self, kubeconfig: &Path) -> Result<kube::Client> {
+        Ok(kube::Client::try_from(self.config_from(kubeconfig).await?)?)
+    }
+
+    /// The client configuration of a kubeconfig file.
+    pub async fn config_from(&self, kubeconfig: &Path) -> Result<kube::Config> {
         let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-        Ok(kube::Client::try_from(cfg)?)
+        Ok(kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?)
     }
 
     /// The admin client.
@@ -261,6 +265,11 @@ impl ControlPlane {
     /// A client that talks to cozystack-api directly (not through the aggregator), presenting the given client
     /// certificate files, if any.
     pub async fn direct(&self, client_cert: Option<(&Path, &Path)>) -> Result<kube::Client> {
+        Ok(kube::Client::try_from(self.direct_config(client_cert).await?)?)
+    }
+
+    /// The client configuration of [`ControlPlane::direct`].
+    pub async fn direct_config(&self, client_cert: Option<(&Path, &Path)>) -> Result<kube::Config> {
         let mut text = format!(
             "apiVersion: v1\nkind: Config\nclusters: [{{name: d, cluster: {{server: \"https://127.0.0.1:{}\", certificate-authority: \"{}\"}}}}]\ncontexts: [{{name: d, context: {{cluster: d, user: u}}}}]\ncurrent-context: d\n",
             self.api_port,
@@ -273,8 +282,7 @@ impl ControlPlane {
             None => text.push_str("users: [{name: u, user: {}}]\n"),
         }
         let kc: kube::config::Kubeconfig = serde_norway::from_str(&text)?;
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-        Ok(kube::Client::try_from(cfg)?)
+        Ok(kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?)
     }
 }
 

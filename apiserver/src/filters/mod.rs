@@ -9,6 +9,7 @@ mod authorization;
 mod limits;
 mod log;
 mod panic;
+mod readiness;
 pub mod request_info;
 
 use std::convert::Infallible;
@@ -66,6 +67,7 @@ pub fn build_handler_chain(state: Arc<ServerState>, handler: HttpService) -> Htt
         .layer(filter(s(), panic::recover))
         .layer(filter(s(), request_info::parse))
         .layer(filter(s(), log::log_and_measure))
+        .layer(filter(s(), readiness::wait_for_ready))
         .layer(filter(s(), limits::in_flight))
         .layer(filter(s(), limits::timeout))
         .layer(filter(s(), authentication::authenticate))

@@ -14,6 +14,12 @@ use crate::body::{self, Body};
 use crate::server::ServerState;
 
 fn state(limits: Limits) -> Arc<ServerState> {
+    let state = unready_state(limits);
+    state.ready.store(true, std::sync::atomic::Ordering::Relaxed);
+    state
+}
+
+fn unready_state(limits: Limits) -> Arc<ServerState> {
     let (_tx, rx) = tokio::sync::watch::channel(false);
     Arc::new(ServerState {
         authenticator: Authenticator::new(Arc::new(ArcSwap::from_pointee(AuthenticationConfig::default())), None, true),
@@ -145,4 +151,31 @@ async fn a_slow_request_gets_504_but_a_watch_does_not() {
     assert_eq!(s["reason"], "Timeout");
     let watch = svc.oneshot(get("/apis/apps.cozystack.io/v1alpha1/postgreses?watch=1")).await.unwrap();
     assert_eq!(watch.status(), 200);
+}
+
+#[tokio::test]
+async fn before_ready_requests_get_503_with_retry_after_and_health_checks_pass() {
+    let svc = HttpService::new(tower::service_fn(|_req| async { Ok::<_, std::convert::Infallible>(body::respond(StatusCode::OK, "text/plain", "ok")) }));
+    let state = unready_state(limits());
+    let svc = build_handler_chain(state.clone(), svc);
+    let resp = svc.clone().oneshot(get("/apis/apps.cozystack.io/v1alpha1/namespaces/tenant-a/postgreses")).await.unwrap();
+    assert_eq!(resp.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string()), Some("1".into()));
+    let (code, s) = status_of(resp).await;
+    assert_eq!((code, s["reason"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("ServiceUnavailable")));
+    assert!(s["message"].as_str().unwrap().contains("starting"), "{s}");
+    let (code, _) = status_of(svc.clone().oneshot(get("/readyz")).await.unwrap()).await;
+    assert_eq!(code, StatusCode::OK);
+    state.ready.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (code, _) = status_of(svc.oneshot(get("/apis/apps.cozystack.io/v1alpha1/namespaces/tenant-a/postgreses")).await.unwrap()).await;
+    assert_ne!(code, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+/// Found by fuzzing: an unknown health check was answered in plain text; every rejection is a Status.
+#[tokio::test]
+async fn an_unknown_health_check_is_a_404_status_naming_the_checks() {
+    let state = state(limits());
+    let req = get("/healthz/status");
+    let (code, s) = status_of(crate::handlers::health::check(&state, &req, &["healthz", "status"])).await;
+    assert_eq!((code, s["kind"].as_str(), s["code"].as_u64()), (StatusCode::NOT_FOUND, Some("Status"), Some(404)));
+    assert_eq!(s["message"], "there is no healthz check \"status\"; the checks are: ping, informer-sync");
 }

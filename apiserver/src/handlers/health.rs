@@ -14,7 +14,11 @@ pub fn check(state: &ServerState, req: &Request<Body>, parts: &[&str]) -> Respon
         return match checks.iter().find(|(n, _)| n == name) {
             Some((_, true)) => respond(StatusCode::OK, "text/plain; charset=utf-8", "ok"),
             Some((_, false)) => respond(StatusCode::INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", format!("[-]{name} failed: reason withheld\n")),
-            None => respond(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "404 page not found\n"),
+            // A Status naming the checks there are, as every other rejection (found by fuzzing: plain text before).
+            None => crate::body::status(&apis::status::Status {
+                message: format!("there is no {} check {name:?}; the checks are: ping, informer-sync", parts[0]),
+                ..apis::status::Status::not_found_path()
+            }),
         };
     }
     let all_ok = checks.iter().all(|(_, ok)| *ok);

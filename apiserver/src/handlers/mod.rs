@@ -1,7 +1,7 @@
 //! Handlers, and the router that picks one from the parsed RequestInfo.
 
 pub mod discovery;
-mod health;
+pub(crate) mod health;
 pub mod openapi;
 pub mod resource;
 

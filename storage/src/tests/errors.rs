@@ -105,3 +105,17 @@ async fn a_secret_is_the_tenant_secret() {
     );
     assert_eq!(s.details.unwrap().causes[0].field, "data[bad key]");
 }
+
+/// Found by fuzzing: a body just under the server's limit makes a HelmRelease over kube-apiserver's, which answers
+/// 413; that is the client's object being too large, not the backend being unavailable (503).
+#[tokio::test]
+async fn an_object_too_large_for_the_backend_is_413_naming_it() {
+    let s = create_failing_with(json!({
+        "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 413, "reason": "RequestEntityTooLarge",
+        "message": "Request entity too large: limit is 3145728"
+    }))
+    .await;
+    assert_eq!(s.code, 413);
+    assert_eq!(s.message, "Postgres.apps.cozystack.io \"db\" is too large to store: Request entity too large: limit is 3145728");
+    assert_nothing_of_the_backing_object(&s);
+}

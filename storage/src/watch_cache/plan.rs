@@ -94,6 +94,31 @@ pub fn watch(opts: &ListOptions) -> Result<WatchPlan, StorageError> {
 }
 
 #[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Any resourceVersion text parses to the number it spells or is refused with a 400 naming it.
+        #[test]
+        fn resource_versions_parse_or_are_refused_with_400(s in prop_oneof!["[0-9]{0,22}", "[-+ 0-9a-z.]{0,8}", any::<String>()]) {
+            match parse_rv(&s) {
+                Ok(n) => {
+                    let printed = n.to_string();
+                    prop_assert_eq!(printed.trim_start_matches('0'), s.trim_start_matches(['+', '0']));
+                }
+                Err(e) => {
+                    let st = e.to_status();
+                    prop_assert_eq!(st.code, 400);
+                    prop_assert!(st.message.contains("invalid resource version"), "{}", st.message);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
