@@ -88,6 +88,8 @@ pub struct RequestContext {
     pub admission: std::sync::Arc<crate::admission::AdmissionChain>,
     /// The request's User-Agent: the field manager of a write without `fieldManager`.
     pub user_agent: String,
+    /// Warnings admission adds to the response.
+    pub warnings: crate::admission::Warnings,
 }
 
 /// A list answer.

@@ -147,7 +147,8 @@ impl<P: Projection> Store<P> {
         }
         let warnings = self.projection.admit_create(ctx, &mut obj, opts).await?;
         let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-        ctx.admission.validate(&self.admission_request(ctx, Operation::Create, &name, Some(&obj), None, opts.dry_run)).await?;
+        let options = write_options_json("CreateOptions", opts);
+        ctx.admission.validate(&self.admission_request(ctx, Operation::Create, &name, Some(&obj), None, opts.dry_run, &options)).await?;
         let managed = match given {
             Some(entries) => entries,
             None => self.updated_managed_fields(ctx, None, &obj, opts),
@@ -196,7 +197,8 @@ impl<P: Projection> Store<P> {
             return Err(Status::conflict(&i.group, &i.plural, name, crate::error::MODIFIED).into());
         }
         let warnings = self.projection.admit_update(ctx, &mut obj, &old, opts).await?;
-        ctx.admission.validate(&self.admission_request(ctx, Operation::Update, name, Some(&obj), Some(&old), opts.dry_run)).await?;
+        let options = write_options_json("UpdateOptions", opts);
+        ctx.admission.validate(&self.admission_request(ctx, Operation::Update, name, Some(&obj), Some(&old), opts.dry_run, &options)).await?;
         let applying = given.is_some();
         let managed = match given {
             Some(entries) => entries,
@@ -317,8 +319,20 @@ impl<P: Projection> Store<P> {
         object: Option<&'r Value>,
         old_object: Option<&'r Value>,
         dry_run: bool,
+        options: &'r Value,
     ) -> AdmissionRequest<'r> {
-        AdmissionRequest { operation, resource: self.info_(), user: &ctx.user, namespace: &ctx.namespace, name, object, old_object, dry_run }
+        AdmissionRequest {
+            operation,
+            resource: self.info_(),
+            user: &ctx.user,
+            namespace: &ctx.namespace,
+            name,
+            object,
+            old_object,
+            dry_run,
+            options: Some(options),
+            warnings: &ctx.warnings,
+        }
     }
 
     fn write_query(opts: &WriteOptions) -> Query {
@@ -349,6 +363,18 @@ impl<P: Projection> Store<P> {
         }
         Ok(())
     }
+}
+
+/// The CreateOptions or UpdateOptions policies and webhooks see.
+fn write_options_json(kind: &str, opts: &WriteOptions) -> Value {
+    let mut o = json!({"kind": kind, "apiVersion": "meta.k8s.io/v1"});
+    if opts.dry_run {
+        o["dryRun"] = json!(["All"]);
+    }
+    if !opts.field_manager.is_empty() {
+        o["fieldManager"] = opts.field_manager.clone().into();
+    }
+    o
 }
 
 /// Puts `metadata.namespace` in place for namespaced objects.
@@ -476,7 +502,6 @@ impl<P: Projection> Registry for Store<P> {
                 return Err(Status::conflict(&i.group, &i.plural, name, &detail).into());
             }
             self.projection.admit_delete(ctx, &old).await?;
-            ctx.admission.validate(&self.admission_request(ctx, Operation::Delete, name, None, Some(&old), opts.dry_run)).await?;
             let mut body = json!({"kind": "DeleteOptions", "apiVersion": "v1"});
             if opts.dry_run {
                 body["dryRun"] = json!(["All"]);
@@ -487,6 +512,9 @@ impl<P: Projection> Registry for Store<P> {
             if let Some(g) = opts.grace_period_seconds {
                 body["gracePeriodSeconds"] = g.into();
             }
+            let mut options = body.clone();
+            options["apiVersion"] = "meta.k8s.io/v1".into();
+            ctx.admission.validate(&self.admission_request(ctx, Operation::Delete, name, None, Some(&old), opts.dry_run, &options)).await?;
             let mut preconditions = serde_json::Map::new();
             if let Some(uid) = live_uid {
                 preconditions.insert("uid".into(), uid.into());

@@ -12,6 +12,9 @@ use serde_json::{Value, json};
 
 use super::Attributes;
 
+/// A CEL value.
+pub use kube_cel::cel::Value as CelValue;
+
 /// Answers the `authorizer` library's checks: `(group, resource, subresource, namespace, name, verb)` or, for
 /// `path()`, `(path, verb)`, to whether the request's user may do it.
 pub trait CelAuthorizer: Send + Sync {

@@ -1,8 +1,11 @@
 //! Validating admission: the plugins that may refuse a write after the resource's own checks, before anything
-//! reaches the backend. The chain is built by the HTTP side and travels with each request, so more plugins
-//! (policies, webhooks) join it without touching the registries.
+//! reaches the backend. The chain is built by the HTTP side and travels with each request: the built-in tenant
+//! rules first, then the cluster's ValidatingAdmissionPolicies ([`policies`]) and validating webhooks, the
+//! order kube-apiserver runs them in for a custom resource.
 
-use std::sync::Arc;
+pub mod policies;
+
+use std::sync::{Arc, Mutex};
 
 use apis::user::UserInfo;
 use futures::future::BoxFuture;
@@ -11,15 +14,22 @@ use serde_json::Value;
 use crate::StorageError;
 use crate::registry::ResourceInfo;
 
-/// The write being admitted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    /// A new object.
-    Create,
-    /// A change to an existing object.
-    Update,
-    /// A deletion.
-    Delete,
+pub use apis::admission::Operation;
+
+/// The warnings admission adds to a response, whether the request succeeds or not.
+#[derive(Debug, Clone, Default)]
+pub struct Warnings(Arc<Mutex<Vec<String>>>);
+
+impl Warnings {
+    /// Adds one.
+    pub fn push(&self, warning: String) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(warning);
+    }
+
+    /// Every warning so far.
+    pub fn all(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 /// Everything a plugin may look at.
@@ -41,6 +51,33 @@ pub struct AdmissionRequest<'a> {
     pub old_object: Option<&'a Value>,
     /// True for dry-run requests (plugins with side effects must skip them).
     pub dry_run: bool,
+    /// The options of the request, as policies and webhooks see them (CreateOptions, UpdateOptions, DeleteOptions).
+    pub options: Option<&'a Value>,
+    /// Where warnings go.
+    pub warnings: &'a Warnings,
+}
+
+impl<'a> AdmissionRequest<'a> {
+    /// The request as policies and webhooks see it.
+    pub fn attributes(&self) -> apis::admission::Attributes<'a> {
+        let r = self.resource;
+        apis::admission::Attributes {
+            operation: self.operation,
+            group: &r.group,
+            version: &r.version,
+            resource: &r.plural,
+            subresource: "",
+            kind: &r.kind,
+            namespaced: r.namespaced,
+            namespace: self.namespace,
+            name: self.name,
+            object: self.object,
+            old_object: self.old_object,
+            user: self.user,
+            dry_run: self.dry_run,
+            options: self.options,
+        }
+    }
 }
 
 /// A validating admission plugin.
