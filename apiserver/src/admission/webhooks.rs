@@ -182,15 +182,8 @@ async fn call(w: &Webhook, a: &Attributes<'_>, warnings: &storage::admission::Wa
         Ok(Err(e)) => Err((0, format!("failed to call webhook: Post \"{url}\": {e}"))),
         Ok(Ok((code, body))) => webhook::read_reply(w, &uid, &body).map(|r| (code, r)).map_err(|e| (code, e)),
     };
-    let mut record = CallRecord {
-        name: w.name.clone(),
-        kind: "validating",
-        operation: a.operation.as_str(),
-        rejected: false,
-        code: 0,
-        seconds: 0.0,
-        failed_open: false,
-    };
+    let mut record =
+        CallRecord { name: w.name.clone(), kind: "validating", operation: a.operation.as_str(), rejected: false, code: 0, seconds: 0.0, failed_open: false };
     let outcome = match answer {
         Ok((code, reply)) => {
             record.code = code;

@@ -109,7 +109,13 @@ async fn dispatch(
     let repr = choose_representation(&accept).ok_or_else(|| Status::not_acceptable("only the following media types are accepted: application/json, application/yaml, application/json;as=Table;v=v1;g=meta.k8s.io, application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io"))?;
     let enc = Encoder::new(repr, &q);
     let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    let ctx = RequestContext { user: (*user_of(&req)).clone(), namespace: info.namespace.clone(), admission: state.admission.clone(), user_agent, warnings: warnings.clone() };
+    let ctx = RequestContext {
+        user: (*user_of(&req)).clone(),
+        namespace: info.namespace.clone(),
+        admission: state.admission.clone(),
+        user_agent,
+        warnings: warnings.clone(),
+    };
     let content_type = body_content_type(&req)?;
     let body: Bytes = req.into_body().collect().await.map(|c| c.to_bytes()).map_err(|e| Status::bad_request(format!("reading the request body: {e}")))?;
     let reg = &*registry;
