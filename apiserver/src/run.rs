@@ -57,9 +57,9 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
     };
     let store_backend = Backend::with_watch_caches(backend.clone(), watch_caches);
 
-    // Admission in kube-apiserver's order for a custom resource (after the kind's defaulting, pruning and
-    // validation): the built-in tenant rules, then the cluster's ValidatingAdmissionPolicies and validating
-    // webhooks.
+    // Admission in kube-apiserver's order for a custom resource: mutating webhooks, then (in the store) the
+    // kind's defaulting, pruning and validation, then the built-in tenant rules, the cluster's
+    // ValidatingAdmissionPolicies and validating webhooks.
     let mut admission = crate::admission::built_in_plugins(crate::admission::AdmissionConfig {
         cluster_admin_groups: flags.admission_cluster_admin_groups.clone(),
         app_namespace_exceptions: flags.admission_app_namespace_exceptions.iter().filter(|s| !s.is_empty()).cloned().collect(),
@@ -80,6 +80,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
     admission.push(policies.clone());
     let webhooks = Arc::new(crate::admission::webhooks::ValidatingWebhooks::new(&store_backend, None));
     admission.push(webhooks.clone());
+    let mutating_webhooks = Arc::new(crate::admission::webhooks::MutatingWebhooks::new(&store_backend, None));
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let catalog = Arc::new(storage::catalog::Catalog::new(vec![apis::APPS_GROUP.into(), apis::CORE_GROUP.into(), apis::SDN_GROUP.into()]));
@@ -91,7 +92,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
             flags.authorization_webhook_cache_authorized_ttl,
             flags.authorization_webhook_cache_unauthorized_ttl,
         ),
-        admission: Arc::new(storage::admission::AdmissionChain::new(admission)),
+        admission: Arc::new(storage::admission::AdmissionChain::new(admission).with_mutating(vec![mutating_webhooks.clone()])),
         limits: Limits::new(flags.max_requests_inflight, flags.max_mutating_requests_inflight, flags.request_timeout, flags.max_request_body_bytes),
         metrics: Default::default(),
         catalog,
@@ -138,7 +139,15 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
     // namespaces incomplete.
     let ready_state = state.clone();
     tokio::spawn(async move {
-        tokio::join!(auth_loaded.notified(), definitions_synced.notified(), rbac_index.synced(), apps_cache.synced(), policies.synced(), webhooks.synced());
+        tokio::join!(
+            auth_loaded.notified(),
+            definitions_synced.notified(),
+            rbac_index.synced(),
+            apps_cache.synced(),
+            policies.synced(),
+            webhooks.synced(),
+            mutating_webhooks.synced()
+        );
         ready_state.ready.store(true, Ordering::Relaxed);
         tracing::info!("ready");
     });

@@ -135,6 +135,18 @@ impl<P: Projection> Store<P> {
     ) -> Result<WriteResult, StorageError> {
         self.check_identity(ctx, &obj)?;
         let i = self.info_();
+        if i.namespaced {
+            set_namespace(&mut obj, &ctx.namespace);
+        }
+        // Mutating admission sees the object before its name is generated, then the kind's own defaulting,
+        // pruning and validation apply to what it made.
+        let options = write_options_json("CreateOptions", opts);
+        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+        let original = obj.clone();
+        let mut mutated = Some(obj);
+        ctx.admission.mutate(&self.admission_request(ctx, Operation::Create, &name, None, None, opts.dry_run, &options), &mut mutated).await?;
+        let mut obj = mutated.unwrap_or_default();
+        self.check_identity(ctx, &obj)?;
         let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
         if name.is_empty()
             && let Some(prefix) = obj.pointer("/metadata/generateName").and_then(Value::as_str).filter(|p| !p.is_empty())
@@ -145,9 +157,13 @@ impl<P: Projection> Store<P> {
         if i.namespaced {
             set_namespace(&mut obj, &ctx.namespace);
         }
-        let warnings = self.projection.admit_create(ctx, &mut obj, opts).await?;
+        let warnings = if original == obj {
+            self.projection.admit_create(ctx, &mut obj, opts).await?
+        } else {
+            let w = self.projection.admit_create(ctx, &mut obj, &lenient(opts)).await?;
+            client_field_warnings(&original, w, opts)?
+        };
         let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-        let options = write_options_json("CreateOptions", opts);
         ctx.admission.validate(&self.admission_request(ctx, Operation::Create, &name, Some(&obj), None, opts.dry_run, &options)).await?;
         let managed = match given {
             Some(entries) => entries,
@@ -196,8 +212,21 @@ impl<P: Projection> Store<P> {
             let i = self.info_();
             return Err(Status::conflict(&i.group, &i.plural, name, crate::error::MODIFIED).into());
         }
-        let warnings = self.projection.admit_update(ctx, &mut obj, &old, opts).await?;
         let options = write_options_json("UpdateOptions", opts);
+        let original = obj.clone();
+        let mut mutated = Some(obj);
+        ctx.admission.mutate(&self.admission_request(ctx, Operation::Update, name, None, Some(&old), opts.dry_run, &options), &mut mutated).await?;
+        let mut obj = mutated.unwrap_or_default();
+        self.check_identity(ctx, &obj)?;
+        if obj.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
+            return Err(Status::bad_request("admission changed the name of the object").into());
+        }
+        let warnings = if original == obj {
+            self.projection.admit_update(ctx, &mut obj, &old, opts).await?
+        } else {
+            let w = self.projection.admit_update(ctx, &mut obj, &old, &lenient(opts)).await?;
+            client_field_warnings(&original, w, opts)?
+        };
         ctx.admission.validate(&self.admission_request(ctx, Operation::Update, name, Some(&obj), Some(&old), opts.dry_run, &options)).await?;
         let applying = given.is_some();
         let managed = match given {
@@ -365,6 +394,29 @@ impl<P: Projection> Store<P> {
     }
 }
 
+/// Options for the kind's own admission of an object mutating admission changed: unknown fields only warned
+/// about, so that [`client_field_warnings`] decides which concern the client.
+fn lenient(opts: &WriteOptions) -> WriteOptions {
+    WriteOptions { field_validation: crate::registry::FieldValidation::Warn, ..opts.clone() }
+}
+
+/// Unknown fields are the client's to hear about (warned about, or refused with Strict) only when the client sent
+/// them: those a mutation added are pruned silently, as kube-apiserver prunes them.
+fn client_field_warnings(original: &Value, warnings: Vec<String>, opts: &WriteOptions) -> Result<Vec<String>, StorageError> {
+    let unknown_path = |w: &str| w.strip_prefix("unknown field \"").and_then(|r| r.strip_suffix('"')).map(str::to_string);
+    // A path with list indices is kept: it cannot be told apart here.
+    let sent = |path: &str| path.contains('[') || path.split('.').try_fold(original, |v, k| v.get(k)).is_some();
+    let warnings: Vec<String> = warnings.into_iter().filter(|w| unknown_path(w).is_none_or(|p| sent(&p))).collect();
+    let (unknown, other): (Vec<String>, Vec<String>) = warnings.into_iter().partition(|w| unknown_path(w).is_some());
+    match opts.field_validation {
+        crate::registry::FieldValidation::Strict if !unknown.is_empty() => {
+            Err(Status::bad_request(format!("strict decoding error: {}", unknown.join(", "))).into())
+        }
+        crate::registry::FieldValidation::Ignore => Ok(other),
+        _ => Ok(unknown.into_iter().chain(other).collect()),
+    }
+}
+
 /// The CreateOptions or UpdateOptions policies and webhooks see.
 fn write_options_json(kind: &str, opts: &WriteOptions) -> Value {
     let mut o = json!({"kind": kind, "apiVersion": "meta.k8s.io/v1"});
@@ -514,6 +566,7 @@ impl<P: Projection> Registry for Store<P> {
             }
             let mut options = body.clone();
             options["apiVersion"] = "meta.k8s.io/v1".into();
+            ctx.admission.mutate(&self.admission_request(ctx, Operation::Delete, name, None, Some(&old), opts.dry_run, &options), &mut None).await?;
             ctx.admission.validate(&self.admission_request(ctx, Operation::Delete, name, None, Some(&old), opts.dry_run, &options)).await?;
             let mut preconditions = serde_json::Map::new();
             if let Some(uid) = live_uid {

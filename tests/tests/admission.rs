@@ -393,7 +393,8 @@ async fn policy_changes_take_effect_within_seconds() {
 }
 
 /// A small HTTPS admission webhook: `/allow`, `/deny`, `/deny-bare`, `/warn`, `/slow` (answers after 5 s),
-/// `/invalid` (a response without uid).
+/// `/invalid` (a response without uid), `/patch` (sets spec.replicas, a field the schema lacks and a label) and
+/// `/patch-invalid` (the same with replicas a string).
 struct WebhookServer {
     addr: SocketAddr,
     ca_pem: String,
@@ -434,6 +435,16 @@ async fn answer(path: String, body: bytes::Bytes) -> Value {
             json!({"uid": uid, "allowed": true})
         }
         "/invalid" => json!({"allowed": true}),
+        "/patch" | "/patch-invalid" => {
+            let value = if path == "/patch" { json!(3) } else { json!("three") };
+            let ops = json!([
+                {"op": "add", "path": "/spec/replicas", "value": value},
+                {"op": "add", "path": "/spec/notInTheSchema", "value": "pruned"},
+                {"op": "add", "path": "/metadata/labels", "value": {"patched": "yes"}},
+            ]);
+            let patch = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, serde_json::to_vec(&ops).unwrap());
+            json!({"uid": uid, "allowed": true, "patchType": "JSONPatch", "patch": patch, "warnings": ["patched"]})
+        }
         _ => json!({"uid": uid, "allowed": true}),
     };
     json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response})
@@ -553,6 +564,68 @@ async fn validating_webhooks_decide_alike_for_postgres_and_its_crd_twin() {
         }
         raw(&admin, req("DELETE", &format!("{VWCS}/{name}"), None)).await.unwrap();
         t.wait_for_no_effect(&admin, c.what).await;
+    }
+    drop(server);
+    cp.kubectl_ok(&["delete", "namespace", &t.ns, "--wait=false"]).unwrap();
+}
+
+#[tokio::test]
+async fn mutating_webhooks_patch_alike_for_postgres_and_its_crd_twin() {
+    use base64::Engine;
+    let cp = ControlPlane::shared();
+    let admin = cp.admin().await.unwrap();
+    let t = twins(cp, &admin, "adm-mut").await;
+    let server = start_webhook_server().await;
+    let ca = base64::engine::general_purpose::STANDARD.encode(&server.ca_pem);
+    const MWCS: &str = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations";
+    for (i, (what, path, expect)) in [
+        ("patch applied, unknown field pruned", "/patch", 201u16),
+        ("patch the schema refuses", "/patch-invalid", 422),
+        ("deny", "/deny", 403),
+        ("time out, Fail", "/slow", 500),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = unique(&format!("adm-mut-{i}"));
+        let hook = json!({
+            "name": "mutate.adm.cozystack.io",
+            "clientConfig": {"url": format!("https://{}{path}", server.addr), "caBundle": ca},
+            "rules": t.rules(&["CREATE"]),
+            "namespaceSelector": t.selector(),
+            "sideEffects": "None",
+            "admissionReviewVersions": ["v1"],
+            "timeoutSeconds": 1,
+        });
+        let config =
+            json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration", "metadata": {"name": name}, "webhooks": [hook]});
+        let (code, body) = raw(&admin, req("POST", MWCS, Some(config))).await.unwrap();
+        assert_eq!(code, 201, "{body}");
+        for side in &t.sides {
+            wait_until(&format!("{what}: webhook in effect on {}", side.group), TAKES_EFFECT, || async {
+                let (code, body, _) = side.try_create(&admin, "obj", json!({"replicas": 1})).await;
+                code == expect && (expect != 201 || body["metadata"]["labels"]["patched"] == "yes")
+            })
+            .await
+            .unwrap();
+        }
+        let ours = t.sides[0].try_create(&admin, "obj", json!({"replicas": 1})).await;
+        let theirs = t.sides[1].try_create(&admin, "obj", json!({"replicas": 1})).await;
+        if expect == 201 {
+            // The patched object: the schema's defaults applied, the unknown field pruned, the label set.
+            let shape = |(code, body, warnings): &(u16, Value, Vec<String>)| json!({"code": code, "spec": body["spec"], "labels": body["metadata"]["labels"], "warnings": warnings});
+            assert_eq!(shape(&ours), shape(&theirs), "{what}: ours (left) and the CRD's (right) differ");
+            assert_eq!(ours.1["spec"]["replicas"], 3);
+            assert!(ours.1["spec"].get("notInTheSchema").is_none());
+        } else if expect == 500 {
+            let prefix = "Internal error occurred: failed calling webhook \"mutate.adm.cozystack.io\": ";
+            assert!(ours.1["message"].as_str().unwrap().starts_with(prefix), "{what}: {}", ours.1);
+            assert!(theirs.1["message"].as_str().unwrap().starts_with(prefix), "{what}: {}", theirs.1);
+        } else {
+            assert_eq!(t.sides[0].verdict(&ours), t.sides[1].verdict(&theirs), "{what}: ours (left) and the CRD's (right) differ");
+        }
+        raw(&admin, req("DELETE", &format!("{MWCS}/{name}"), None)).await.unwrap();
+        t.wait_for_no_effect(&admin, what).await;
     }
     drop(server);
     cp.kubectl_ok(&["delete", "namespace", &t.ns, "--wait=false"]).unwrap();

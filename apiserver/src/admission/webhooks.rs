@@ -1,6 +1,7 @@
-//! ValidatingWebhookConfigurations, watched live, and their webhooks called over HTTPS with AdmissionReview v1,
-//! as kube-apiserver calls them: matching webhooks in parallel, each bounded by its timeout, the first refusal
-//! answered, a failed call following its failurePolicy.
+//! Validating- and MutatingWebhookConfigurations, watched live, and their webhooks called over HTTPS with
+//! AdmissionReview v1, as kube-apiserver calls them: validating webhooks in parallel (the first refusal
+//! answered), mutating ones in order with their JSONPatches applied, each call bounded by its timeout, a failed
+//! call following its failurePolicy.
 //!
 //! A `service` clientConfig is reached the way the generic apiserver's default resolver does, by DNS at
 //! `<name>.<namespace>.svc:<port>` with that name as the TLS server name: the server runs in the cluster, so
@@ -23,10 +24,13 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
 use storage::StorageError;
 use storage::admission::policies::NAMESPACES;
-use storage::admission::{AdmissionPlugin, AdmissionRequest};
+use storage::admission::{AdmissionPlugin, AdmissionRequest, MutatingPlugin, Reinvocation};
 use storage::backend::{Backend, BackingResource};
 use storage::watch_cache::WatchCache;
 
+/// admissionregistration.k8s.io/v1 MutatingWebhookConfigurations.
+pub const MUTATING_WEBHOOKS: BackingResource =
+    BackingResource { group: "admissionregistration.k8s.io", version: "v1", plural: "mutatingwebhookconfigurations", namespaced: false };
 /// admissionregistration.k8s.io/v1 ValidatingWebhookConfigurations.
 pub const VALIDATING_WEBHOOKS: BackingResource =
     BackingResource { group: "admissionregistration.k8s.io", version: "v1", plural: "validatingwebhookconfigurations", namespaced: false };
@@ -170,8 +174,8 @@ async fn post(w: &Webhook, url: &str, review: &Value) -> Result<(u16, Value), St
     Ok((code, v))
 }
 
-/// Calls one webhook: None when it admits, else the Status to answer.
-async fn call(w: &Webhook, a: &Attributes<'_>, warnings: &storage::admission::Warnings, observer: Option<&CallObserver>) -> Option<Status> {
+/// Calls one webhook: its patch (mutating webhooks) when it admits, else the Status to answer.
+async fn call(w: &Webhook, a: &Attributes<'_>, warnings: &storage::admission::Warnings, observer: Option<&CallObserver>) -> Result<Option<Value>, Status> {
     let started = Instant::now();
     let uid = uuid::Uuid::new_v4().to_string();
     let review = webhook::review(&uid, a);
@@ -191,17 +195,20 @@ async fn call(w: &Webhook, a: &Attributes<'_>, warnings: &storage::admission::Wa
                 warnings.push(warning);
             }
             record.rejected = reply.denial.is_some();
-            reply.denial
+            match reply.denial {
+                Some(status) => Err(status),
+                None => Ok(reply.patch),
+            }
         }
         Err((code, e)) => {
             record.code = code;
             tracing::warn!(webhook = %w.name, error = %e, "admission webhook call failed");
             if w.fail_closed {
                 record.rejected = true;
-                Some(webhook::call_failed(w, &e))
+                Err(webhook::call_failed(w, &e))
             } else {
                 record.failed_open = true;
-                None
+                Ok(None)
             }
         }
     };
@@ -245,9 +252,90 @@ impl AdmissionPlugin for ValidatingWebhooks {
             use futures::StreamExt;
             // The first refusal to arrive is answered, as kube-apiserver's parallel dispatch does.
             while let Some(outcome) = pending.next().await {
-                if let Some(status) = outcome {
-                    return Err(status.into());
+                outcome?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The mutating webhook plugin.
+pub struct MutatingWebhooks {
+    configs: Arc<WatchCache>,
+    namespaces: Arc<WatchCache>,
+    observer: Option<CallObserver>,
+}
+
+impl MutatingWebhooks {
+    /// Watches the MutatingWebhookConfigurations of the cluster behind `backend`.
+    pub fn new(backend: &Backend, observer: Option<CallObserver>) -> Self {
+        Self { configs: backend.watch_cache(&MUTATING_WEBHOOKS, ""), namespaces: backend.watch_cache(&NAMESPACES, ""), observer }
+    }
+
+    /// Returns once the configurations are listed.
+    pub async fn synced(&self) {
+        self.configs.synced().await;
+    }
+}
+
+/// Applies a webhook's JSONPatch to `object`.
+fn apply_patch(w: &Webhook, object: &mut Option<Value>, patch: Value) -> Result<(), Status> {
+    let Some(obj) = object.as_mut() else {
+        return Err(webhook::internal(&format!("admission webhook \"{}\" attempted to modify the object, which is not supported for this operation", w.name)));
+    };
+    let patch: json_patch::Patch = serde_json::from_value(patch).map_err(|e| webhook::internal(&format!("JSON Patch: {e}")))?;
+    json_patch::patch(obj, &patch).map_err(|e| webhook::internal(&format!("JSON Patch: {e}")))
+}
+
+impl MutatingPlugin for MutatingWebhooks {
+    fn name(&self) -> &'static str {
+        "MutatingAdmissionWebhook"
+    }
+
+    fn admit<'a>(
+        &'a self,
+        request: &'a AdmissionRequest<'a>,
+        object: &'a mut Option<Value>,
+        reinvocation: &'a mut Reinvocation,
+    ) -> BoxFuture<'a, Result<(), StorageError>> {
+        Box::pin(async move {
+            if !self.configs.is_synced() && tokio::time::timeout(Duration::from_secs(5), self.configs.synced()).await.is_err() {
+                let r = request.resource;
+                return Err(Status::forbidden(&r.group, &r.plural, request.name, "not yet ready to handle request").into());
+            }
+            let (mut entries, _) = self.configs.objects();
+            entries.sort_by_key(|e| e.key().1);
+            let webhooks: Vec<Webhook> = entries.iter().flat_map(|e| webhook::webhooks_of(&e.object, true)).collect();
+            if webhooks.is_empty() {
+                return Ok(());
+            }
+            let ns = if request.resource.namespaced {
+                self.namespaces.objects().0.iter().find(|e| e.key().1 == request.namespace).map(|e| e.object.clone())
+            } else {
+                None
+            };
+            for w in &webhooks {
+                let key = format!("webhook/{}/{}", w.configuration, w.name);
+                if !reinvocation.should_call(&key) {
+                    continue;
                 }
+                let current = object.clone();
+                let mut a = request.attributes();
+                a.object = current.as_ref();
+                match gate(w, &a, ns.as_ref()) {
+                    Gate::Skip => continue,
+                    Gate::Refuse(s) => return Err(s.into()),
+                    Gate::Call => {}
+                }
+                if a.dry_run && !w.supports_dry_run() {
+                    return Err(webhook::no_dry_run(w).into());
+                }
+                let patch = call(w, &a, request.warnings, self.observer.as_ref()).await?;
+                let before = object.clone();
+                if let Some(p) = patch {
+                    apply_patch(w, object, p)?;
+                }
+                reinvocation.ran(&key, w.reinvoke_if_needed, *object != before);
             }
             Ok(())
         })

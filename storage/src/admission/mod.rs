@@ -89,21 +89,93 @@ pub trait AdmissionPlugin: Send + Sync {
     fn validate<'a>(&'a self, request: &'a AdmissionRequest<'a>) -> BoxFuture<'a, Result<(), StorageError>>;
 }
 
+/// What the mutating plugins of one request know of each other, for reinvocation: the hooks with
+/// reinvocationPolicy IfNeeded that ran, and whether the object changed after one of them did.
+#[derive(Debug, Default)]
+pub struct Reinvocation {
+    /// 1, or 2 when the chain runs again.
+    pub round: u32,
+    /// Keys of the IfNeeded hooks called so far.
+    pub if_needed: std::collections::BTreeSet<String>,
+    /// True when a hook changed the object after an IfNeeded hook (another one) had run.
+    pub changed_after_if_needed: bool,
+}
+
+impl Reinvocation {
+    /// Records that hook `key` ran and whether it changed the object; false in round 2 for hooks not to
+    /// re-call is the caller's to check with [`Reinvocation::should_call`].
+    pub fn ran(&mut self, key: &str, if_needed: bool, changed: bool) {
+        if changed && self.if_needed.iter().any(|k| k != key) {
+            self.changed_after_if_needed = true;
+        }
+        if if_needed {
+            self.if_needed.insert(key.to_string());
+        }
+    }
+
+    /// True when hook `key` is called in this round: always in the first, only IfNeeded hooks that ran in the
+    /// second.
+    pub fn should_call(&self, key: &str) -> bool {
+        self.round <= 1 || self.if_needed.contains(key)
+    }
+}
+
+/// A mutating admission plugin: may change the object (None on delete) or refuse the request.
+pub trait MutatingPlugin: Send + Sync {
+    /// Its name.
+    fn name(&self) -> &'static str;
+
+    /// Admits the request, changing `object` in place.
+    fn admit<'a>(
+        &'a self,
+        request: &'a AdmissionRequest<'a>,
+        object: &'a mut Option<Value>,
+        reinvocation: &'a mut Reinvocation,
+    ) -> BoxFuture<'a, Result<(), StorageError>>;
+}
+
 /// The plugins, run in order; the first refusal wins.
 #[derive(Clone, Default)]
 pub struct AdmissionChain {
+    mutating: Vec<Arc<dyn MutatingPlugin>>,
     plugins: Vec<Arc<dyn AdmissionPlugin>>,
 }
 
 impl AdmissionChain {
-    /// A chain of `plugins`.
+    /// A chain of validating `plugins`.
     pub fn new(plugins: Vec<Arc<dyn AdmissionPlugin>>) -> Self {
-        Self { plugins }
+        Self { mutating: Vec::new(), plugins }
     }
 
-    /// Names of the plugins in order.
+    /// A chain with mutating plugins, run before the kind's own defaulting and validation.
+    pub fn with_mutating(mut self, mutating: Vec<Arc<dyn MutatingPlugin>>) -> Self {
+        self.mutating = mutating;
+        self
+    }
+
+    /// Runs the mutating plugins on `object`; once more (re-calling only IfNeeded hooks) when the object changed
+    /// after such a hook ran, never a third time. `request.object` is ignored: `object` is the one admitted.
+    pub async fn mutate(&self, request: &AdmissionRequest<'_>, object: &mut Option<Value>) -> Result<(), StorageError> {
+        if self.mutating.is_empty() {
+            return Ok(());
+        }
+        let mut reinvocation = Reinvocation { round: 1, ..Default::default() };
+        for p in &self.mutating {
+            p.admit(request, object, &mut reinvocation).await?;
+        }
+        if reinvocation.changed_after_if_needed {
+            reinvocation.round = 2;
+            reinvocation.changed_after_if_needed = false;
+            for p in &self.mutating {
+                p.admit(request, object, &mut reinvocation).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Names of the plugins in order, mutating ones first.
     pub fn names(&self) -> Vec<&'static str> {
-        self.plugins.iter().map(|p| p.name()).collect()
+        self.mutating.iter().map(|p| p.name()).chain(self.plugins.iter().map(|p| p.name())).collect()
     }
 
     /// Runs every plugin.
