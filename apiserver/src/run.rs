@@ -65,6 +65,8 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         app_namespace_exceptions: flags.admission_app_namespace_exceptions.iter().filter(|s| !s.is_empty()).cloned().collect(),
         reserved_prefixes: flags.admission_reserved_prefixes.iter().filter(|s| !s.is_empty()).cloned().collect(),
     });
+    let metrics = crate::metrics::Metrics::default();
+    let policy_metrics = metrics.admission.clone();
     let cel_authorizer = Arc::new(Authorizer::new(
         Some(authz_client.clone()),
         Vec::new(),
@@ -75,12 +77,16 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         store_backend.clone(),
         Arc::new(crate::admission::policies::Discovery(backend.clone())),
         Some(Arc::new(crate::admission::policies::SarAuthorizers(cel_authorizer))),
-        None,
+        Some(Arc::new(move |checks: &[apis::admission::validating::Check]| policy_metrics.policy_checks(checks))),
     ));
     admission.push(policies.clone());
-    let webhooks = Arc::new(crate::admission::webhooks::ValidatingWebhooks::new(&store_backend, None));
+    let observe_calls: crate::admission::webhooks::CallObserver = {
+        let m = metrics.admission.clone();
+        Arc::new(move |r: &crate::admission::webhooks::CallRecord| m.webhook_call(r))
+    };
+    let webhooks = Arc::new(crate::admission::webhooks::ValidatingWebhooks::new(&store_backend, Some(observe_calls.clone())));
     admission.push(webhooks.clone());
-    let mutating_webhooks = Arc::new(crate::admission::webhooks::MutatingWebhooks::new(&store_backend, None));
+    let mutating_webhooks = Arc::new(crate::admission::webhooks::MutatingWebhooks::new(&store_backend, Some(observe_calls)));
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let catalog = Arc::new(storage::catalog::Catalog::new(vec![apis::APPS_GROUP.into(), apis::CORE_GROUP.into(), apis::SDN_GROUP.into()]));
@@ -94,7 +100,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         ),
         admission: Arc::new(storage::admission::AdmissionChain::new(admission).with_mutating(vec![mutating_webhooks.clone()])),
         limits: Limits::new(flags.max_requests_inflight, flags.max_mutating_requests_inflight, flags.request_timeout, flags.max_request_body_bytes),
-        metrics: Default::default(),
+        metrics,
         catalog,
         discovery: Default::default(),
         openapi: Default::default(),

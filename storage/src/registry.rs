@@ -90,6 +90,8 @@ pub struct RequestContext {
     pub user_agent: String,
     /// Warnings admission adds to the response.
     pub warnings: crate::admission::Warnings,
+    /// True for the deletes of a deletecollection: admission sees them without a name, as kube-apiserver's do.
+    pub in_collection: bool,
 }
 
 /// A list answer.

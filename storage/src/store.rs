@@ -566,8 +566,10 @@ impl<P: Projection> Registry for Store<P> {
             }
             let mut options = body.clone();
             options["apiVersion"] = "meta.k8s.io/v1".into();
-            ctx.admission.mutate(&self.admission_request(ctx, Operation::Delete, name, None, Some(&old), opts.dry_run, &options), &mut None).await?;
-            ctx.admission.validate(&self.admission_request(ctx, Operation::Delete, name, None, Some(&old), opts.dry_run, &options)).await?;
+            // Each delete of a deletecollection is admitted without a name, as kube-apiserver admits them.
+            let admitted_name = if ctx.in_collection { "" } else { name };
+            ctx.admission.mutate(&self.admission_request(ctx, Operation::Delete, admitted_name, None, Some(&old), opts.dry_run, &options), &mut None).await?;
+            ctx.admission.validate(&self.admission_request(ctx, Operation::Delete, admitted_name, None, Some(&old), opts.dry_run, &options)).await?;
             let mut preconditions = serde_json::Map::new();
             if let Some(uid) = live_uid {
                 preconditions.insert("uid".into(), uid.into());

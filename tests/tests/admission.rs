@@ -82,13 +82,20 @@ async fn twins(cp: &ControlPlane, admin: &kube::Client, prefix: &str) -> Twins {
     let ns = namespace(cp, prefix);
     let label = unique("adm");
     cp.kubectl_ok(&["label", "namespace", &ns, &format!("admission-test={label}")]).unwrap();
-    let group = format!("{prefix}-{}.cozystack.io", std::process::id());
+    // A group after apps.cozystack.io in kubectl's order, so that `kubectl get postgres` in other tests stays ours.
+    let group = format!("twin-{prefix}-{}.cozystack.io", std::process::id());
     let kinds = vec![("Postgres".to_string(), "postgreses".to_string(), spec_schema(&fixture("postgres.yaml")))];
     assert!(create_crds(admin, &group, &kinds).await.contains("Postgres"));
     Twins { sides: [Side { group: "apps.cozystack.io".into(), ns: ns.clone() }, Side { group, ns: ns.clone() }], ns, label }
 }
 
 impl Twins {
+    /// Deletes the namespace and the twin CRD.
+    fn remove(&self, cp: &ControlPlane) {
+        cp.kubectl_ok(&["delete", "namespace", &self.ns, "--wait=false"]).unwrap();
+        cp.kubectl_ok(&["delete", "crd", &format!("postgreses.{}", self.sides[1].group), "--wait=false"]).unwrap();
+    }
+
     fn groups(&self) -> Vec<String> {
         self.sides.iter().map(|s| s.group.clone()).collect()
     }
@@ -347,7 +354,7 @@ async fn policies_decide_alike_for_postgres_and_its_crd_twin() {
         delete_policy(&admin, &name).await;
         t.wait_for_no_effect(&admin, c.what).await;
     }
-    cp.kubectl_ok(&["delete", "namespace", &t.ns, "--wait=false"]).unwrap();
+    t.remove(cp);
 }
 
 #[tokio::test]
@@ -387,9 +394,20 @@ async fn policy_changes_take_effect_within_seconds() {
         wait_until("the binding's new action", TAKES_EFFECT, || async { side.try_create(&admin, "x", json!({})).await.0 == 201 }).await.unwrap();
     }
     t.same(&admin, "warn after the change", "x", json!({})).await;
+    // Each evaluation is counted under kube-apiserver's metric names.
+    let ours = cp.direct(Some((&cp.cert("admin.crt"), &cp.cert("admin.key")))).await.unwrap();
+    let metrics = raw(&ours, req("GET", "/metrics", None)).await.unwrap().1;
+    let metrics = metrics.as_str().unwrap();
+    for action in ["deny", "warn"] {
+        let series = format!(
+            "apiserver_validating_admission_policy_check_total{{policy=\"{name}\",policy_binding=\"{name}\",error_type=\"invalid_error\",enforcement_action=\"{action}\"}}"
+        );
+        assert!(metrics.contains(&series), "{series} missing");
+    }
+    assert!(metrics.contains(&format!("apiserver_validating_admission_policy_check_duration_seconds_count{{policy=\"{name}\"")));
     delete_policy(&admin, &name).await;
     t.wait_for_no_effect(&admin, "the deleted policy").await;
-    cp.kubectl_ok(&["delete", "namespace", &t.ns, "--wait=false"]).unwrap();
+    t.remove(cp);
 }
 
 /// A small HTTPS admission webhook: `/allow`, `/deny`, `/deny-bare`, `/warn`, `/slow` (answers after 5 s),
@@ -565,8 +583,22 @@ async fn validating_webhooks_decide_alike_for_postgres_and_its_crd_twin() {
         raw(&admin, req("DELETE", &format!("{VWCS}/{name}"), None)).await.unwrap();
         t.wait_for_no_effect(&admin, c.what).await;
     }
+    // Calls, refusals and failures opened are counted under kube-apiserver's metric names.
+    let ours = cp.direct(Some((&cp.cert("admin.crt"), &cp.cert("admin.key")))).await.unwrap();
+    let metrics = raw(&ours, req("GET", "/metrics", None)).await.unwrap().1;
+    let metrics = metrics.as_str().unwrap();
+    let hook = "name=\"check.adm.cozystack.io\",type=\"validating\"";
+    for series in [
+        format!("apiserver_admission_webhook_rejection_count{{{hook},operation=\"CREATE\",error_type=\"no_error\",rejection_code=\"403\"}}"),
+        format!("apiserver_admission_webhook_rejection_count{{{hook},operation=\"CREATE\",error_type=\"calling_webhook_error\",rejection_code=\"0\"}}"),
+        format!("apiserver_admission_webhook_fail_open_count{{{hook}}}"),
+        format!("apiserver_admission_webhook_request_total{{{hook},operation=\"CREATE\",code=\"200\",rejected=\"false\"}}"),
+        format!("apiserver_admission_webhook_admission_duration_seconds_count{{{hook},operation=\"CREATE\",rejected=\"true\"}}"),
+    ] {
+        assert!(metrics.contains(&series), "{series} missing");
+    }
     drop(server);
-    cp.kubectl_ok(&["delete", "namespace", &t.ns, "--wait=false"]).unwrap();
+    t.remove(cp);
 }
 
 #[tokio::test]
@@ -628,5 +660,5 @@ async fn mutating_webhooks_patch_alike_for_postgres_and_its_crd_twin() {
         t.wait_for_no_effect(&admin, what).await;
     }
     drop(server);
-    cp.kubectl_ok(&["delete", "namespace", &t.ns, "--wait=false"]).unwrap();
+    t.remove(cp);
 }

@@ -52,6 +52,10 @@ pub struct CallRecord {
     pub seconds: f64,
     /// True when a failed call was ignored (failurePolicy Ignore).
     pub failed_open: bool,
+    /// True when the call failed (network, timeout, invalid response).
+    pub call_failed: bool,
+    /// The code of a refusal.
+    pub rejection_code: u16,
 }
 
 /// Receives a record of every webhook call.
@@ -186,8 +190,17 @@ async fn call(w: &Webhook, a: &Attributes<'_>, warnings: &storage::admission::Wa
         Ok(Err(e)) => Err((0, format!("failed to call webhook: Post \"{url}\": {e}"))),
         Ok(Ok((code, body))) => webhook::read_reply(w, &uid, &body).map(|r| (code, r)).map_err(|e| (code, e)),
     };
-    let mut record =
-        CallRecord { name: w.name.clone(), kind: "validating", operation: a.operation.as_str(), rejected: false, code: 0, seconds: 0.0, failed_open: false };
+    let mut record = CallRecord {
+        name: w.name.clone(),
+        kind: if w.mutating { "admit" } else { "validating" },
+        operation: a.operation.as_str(),
+        rejected: false,
+        code: 0,
+        seconds: 0.0,
+        failed_open: false,
+        call_failed: false,
+        rejection_code: 0,
+    };
     let outcome = match answer {
         Ok((code, reply)) => {
             record.code = code;
@@ -195,6 +208,7 @@ async fn call(w: &Webhook, a: &Attributes<'_>, warnings: &storage::admission::Wa
                 warnings.push(warning);
             }
             record.rejected = reply.denial.is_some();
+            record.rejection_code = reply.denial.as_ref().map(|d| d.code).unwrap_or_default();
             match reply.denial {
                 Some(status) => Err(status),
                 None => Ok(reply.patch),
@@ -202,6 +216,7 @@ async fn call(w: &Webhook, a: &Attributes<'_>, warnings: &storage::admission::Wa
         }
         Err((code, e)) => {
             record.code = code;
+            record.call_failed = true;
             tracing::warn!(webhook = %w.name, error = %e, "admission webhook call failed");
             if w.fail_closed {
                 record.rejected = true;

@@ -192,3 +192,74 @@ impl std::fmt::Debug for AdmissionChain {
         f.debug_tuple("AdmissionChain").field(&self.names()).finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// Sets `label` to the number of calls when `if_needed`; always records its calls.
+    struct Hook {
+        key: &'static str,
+        if_needed: bool,
+        label: &'static str,
+        calls: std::sync::atomic::AtomicU32,
+    }
+
+    impl MutatingPlugin for Hook {
+        fn name(&self) -> &'static str {
+            self.key
+        }
+
+        fn admit<'a>(&'a self, _: &'a AdmissionRequest<'a>, object: &'a mut Option<Value>, r: &'a mut Reinvocation) -> BoxFuture<'a, Result<(), StorageError>> {
+            Box::pin(async move {
+                if !r.should_call(self.key) {
+                    return Ok(());
+                }
+                self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let obj = object.as_mut().unwrap();
+                let before = obj.clone();
+                obj["metadata"]["labels"][self.label] = json!("set");
+                r.ran(self.key, self.if_needed, *obj != before);
+                Ok(())
+            })
+        }
+    }
+
+    fn hook(key: &'static str, if_needed: bool, label: &'static str) -> Arc<Hook> {
+        Arc::new(Hook { key, if_needed, label, calls: Default::default() })
+    }
+
+    #[tokio::test]
+    async fn if_needed_hooks_run_again_once_when_a_later_hook_changed_the_object() {
+        let (first, second) = (hook("first", true, "a"), hook("second", false, "b"));
+        let chain = AdmissionChain::new(vec![]).with_mutating(vec![first.clone(), second.clone()]);
+        let info = ResourceInfo::tenant_namespace();
+        let (user, warnings) = (UserInfo::default(), Warnings::default());
+        let req = AdmissionRequest {
+            operation: Operation::Create,
+            resource: &info,
+            user: &user,
+            namespace: "ns",
+            name: "x",
+            object: None,
+            old_object: None,
+            dry_run: false,
+            options: None,
+            warnings: &warnings,
+        };
+        let mut obj = Some(json!({"metadata": {}}));
+        chain.mutate(&req, &mut obj).await.unwrap();
+        // `second` changed the object after the IfNeeded `first` ran: `first` alone runs again, once.
+        assert_eq!(first.calls.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert_eq!(second.calls.load(std::sync::atomic::Ordering::Relaxed), 1);
+        // Nothing changes after an IfNeeded hook: no second round.
+        let (first, second) = (hook("first", true, "a"), hook("second", false, "b"));
+        let chain = AdmissionChain::new(vec![]).with_mutating(vec![second.clone(), first.clone()]);
+        let mut obj = Some(json!({"metadata": {}}));
+        chain.mutate(&req, &mut obj).await.unwrap();
+        assert_eq!(first.calls.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(obj.unwrap()["metadata"]["labels"], json!({"a": "set", "b": "set"}));
+    }
+}

@@ -115,6 +115,7 @@ async fn dispatch(
         admission: state.admission.clone(),
         user_agent,
         warnings: warnings.clone(),
+        in_collection: false,
     };
     let content_type = body_content_type(&req)?;
     let body: Bytes = req.into_body().collect().await.map(|c| c.to_bytes()).map_err(|e| Status::bad_request(format!("reading the request body: {e}")))?;
@@ -190,7 +191,7 @@ async fn delete_collection(
     for obj in &list.items {
         let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
         let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
-        let item_ctx = RequestContext { namespace: ns.to_string(), ..ctx.clone() };
+        let item_ctx = RequestContext { namespace: ns.to_string(), in_collection: true, ..ctx.clone() };
         match reg.delete(&item_ctx, name, opts).await {
             Ok(Deleted::Gone(o) | Deleted::Pending(o)) => deleted.push(o),
             // Someone else deleted it meanwhile: the goal is reached.
