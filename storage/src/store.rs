@@ -144,7 +144,7 @@ impl<P: Projection> Store<P> {
         let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
         let original = obj.clone();
         let mut mutated = Some(obj);
-        ctx.admission.mutate(&self.admission_request(ctx, Operation::Create, &name, None, None, opts.dry_run, &options), &mut mutated).await?;
+        ctx.admission.mutate(&self.admission_request(ctx, Operation::Create, &name, None, None, &options), &mut mutated).await?;
         let mut obj = mutated.unwrap_or_default();
         self.check_identity(ctx, &obj)?;
         let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
@@ -164,7 +164,7 @@ impl<P: Projection> Store<P> {
             client_field_warnings(&original, w, opts)?
         };
         let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-        ctx.admission.validate(&self.admission_request(ctx, Operation::Create, &name, Some(&obj), None, opts.dry_run, &options)).await?;
+        ctx.admission.validate(&self.admission_request(ctx, Operation::Create, &name, Some(&obj), None, &options)).await?;
         let managed = match given {
             Some(entries) => entries,
             None => self.updated_managed_fields(ctx, None, &obj, opts),
@@ -215,7 +215,7 @@ impl<P: Projection> Store<P> {
         let options = write_options_json("UpdateOptions", opts);
         let original = obj.clone();
         let mut mutated = Some(obj);
-        ctx.admission.mutate(&self.admission_request(ctx, Operation::Update, name, None, Some(&old), opts.dry_run, &options), &mut mutated).await?;
+        ctx.admission.mutate(&self.admission_request(ctx, Operation::Update, name, None, Some(&old), &options), &mut mutated).await?;
         let mut obj = mutated.unwrap_or_default();
         self.check_identity(ctx, &obj)?;
         if obj.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
@@ -227,7 +227,7 @@ impl<P: Projection> Store<P> {
             let w = self.projection.admit_update(ctx, &mut obj, &old, &lenient(opts)).await?;
             client_field_warnings(&original, w, opts)?
         };
-        ctx.admission.validate(&self.admission_request(ctx, Operation::Update, name, Some(&obj), Some(&old), opts.dry_run, &options)).await?;
+        ctx.admission.validate(&self.admission_request(ctx, Operation::Update, name, Some(&obj), Some(&old), &options)).await?;
         let applying = given.is_some();
         let managed = match given {
             Some(entries) => entries,
@@ -347,9 +347,9 @@ impl<P: Projection> Store<P> {
         name: &'r str,
         object: Option<&'r Value>,
         old_object: Option<&'r Value>,
-        dry_run: bool,
         options: &'r Value,
     ) -> AdmissionRequest<'r> {
+        let dry_run = options.get("dryRun").is_some();
         AdmissionRequest {
             operation,
             resource: self.info_(),
@@ -568,8 +568,8 @@ impl<P: Projection> Registry for Store<P> {
             options["apiVersion"] = "meta.k8s.io/v1".into();
             // Each delete of a deletecollection is admitted without a name, as kube-apiserver admits them.
             let admitted_name = if ctx.in_collection { "" } else { name };
-            ctx.admission.mutate(&self.admission_request(ctx, Operation::Delete, admitted_name, None, Some(&old), opts.dry_run, &options), &mut None).await?;
-            ctx.admission.validate(&self.admission_request(ctx, Operation::Delete, admitted_name, None, Some(&old), opts.dry_run, &options)).await?;
+            ctx.admission.mutate(&self.admission_request(ctx, Operation::Delete, admitted_name, None, Some(&old), &options), &mut None).await?;
+            ctx.admission.validate(&self.admission_request(ctx, Operation::Delete, admitted_name, None, Some(&old), &options)).await?;
             let mut preconditions = serde_json::Map::new();
             if let Some(uid) = live_uid {
                 preconditions.insert("uid".into(), uid.into());

@@ -95,7 +95,7 @@ impl ValidatingWebhooks {
 enum Gate {
     Call,
     Skip,
-    Refuse(Status),
+    Refuse(Box<Status>),
 }
 
 /// Selectors, rules and matchConditions of `w` on the request.
@@ -104,7 +104,7 @@ fn gate(w: &Webhook, a: &Attributes<'_>, ns: Option<&Value>) -> Gate {
     match w.matches(a, labels.as_ref()) {
         Ok(true) => {}
         Ok(false) => return Gate::Skip,
-        Err(_) => return Gate::Refuse(Status::not_found("", "namespaces", a.namespace)),
+        Err(_) => return Gate::Refuse(Box::new(Status::not_found("", "namespaces", a.namespace))),
     }
     if w.match_conditions.is_empty() {
         return Gate::Call;
@@ -122,7 +122,7 @@ fn gate(w: &Webhook, a: &Attributes<'_>, ns: Option<&Value>) -> Gate {
     if errors.is_empty() {
         Gate::Call
     } else if w.fail_closed {
-        Gate::Refuse(Status::forbidden(a.group, a.resource, a.name, &errors.join(", ")))
+        Gate::Refuse(Box::new(Status::forbidden(a.group, a.resource, a.name, &errors.join(", "))))
     } else {
         Gate::Skip
     }
@@ -255,7 +255,7 @@ impl AdmissionPlugin for ValidatingWebhooks {
             for w in &webhooks {
                 match gate(w, &a, ns.as_ref()) {
                     Gate::Skip => continue,
-                    Gate::Refuse(s) => return Err(s.into()),
+                    Gate::Refuse(s) => return Err((*s).into()),
                     Gate::Call => {}
                 }
                 if a.dry_run && !w.supports_dry_run() {
@@ -339,7 +339,7 @@ impl MutatingPlugin for MutatingWebhooks {
                 a.object = current.as_ref();
                 match gate(w, &a, ns.as_ref()) {
                     Gate::Skip => continue,
-                    Gate::Refuse(s) => return Err(s.into()),
+                    Gate::Refuse(s) => return Err((*s).into()),
                     Gate::Call => {}
                 }
                 if a.dry_run && !w.supports_dry_run() {
