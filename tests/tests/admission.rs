@@ -259,6 +259,16 @@ async fn policies_decide_alike_for_postgres_and_its_crd_twin() {
     .unwrap();
     assert_eq!(code, 201, "{body}");
 
+    // A user bound to cluster-admin in the namespace only, for the authorizer's checks.
+    let user = unique("adm-user");
+    cp.kubectl_ok(&["create", "rolebinding", "admin", "-n", &t.ns, "--clusterrole=cluster-admin", &format!("--user={user}")]).unwrap();
+    let tenant_admin = cp.user(&user, &[]).await.unwrap();
+    for side in &t.sides {
+        wait_until("the user's RoleBinding to reach the authorizers", TAKES_EFFECT, || async { side.try_create(&tenant_admin, "x", json!({})).await.0 == 201 })
+            .await
+            .unwrap();
+    }
+
     struct Case {
         what: &'static str,
         policy: Value,
@@ -336,6 +346,14 @@ async fn policies_decide_alike_for_postgres_and_its_crd_twin() {
             requests: vec![("small", json!({"replicas": 1}))],
         },
         Case {
+            what: "authorizer checks of the request's user",
+            policy: json!({"validations": [
+                {"expression": "authorizer.requestResource.check('create').allowed()", "message": "may not create"},
+                {"expression": "!has(object.spec.replicas) || authorizer.group('').resource('secrets').namespace('kube-system').check('list').allowed()", "message": "may not list kube-system's secrets"}]}),
+            binding: deny.clone(),
+            requests: vec![("mine", json!({})), ("other", json!({"replicas": 1}))],
+        },
+        Case {
             what: "namespaceObject and request",
             policy: json!({"validations": [{"expression": "namespaceObject.metadata.name != request.namespace || request.operation != 'CREATE' || !request.dryRun",
                 "messageExpression": "'dry run in ' + namespaceObject.metadata.name + ' by ' + request.userInfo.username + ' of ' + request.resource.resource"}]}),
@@ -348,7 +366,8 @@ async fn policies_decide_alike_for_postgres_and_its_crd_twin() {
         create_policy(&admin, &t, &name, c.policy, c.binding).await;
         t.wait_for_effect(&admin, c.what).await;
         for (obj, spec) in c.requests {
-            t.same(&admin, &format!("{}: {obj}", c.what), obj, spec).await;
+            t.same(&admin, &format!("{}: {obj}", c.what), obj, spec.clone()).await;
+            t.same(&tenant_admin, &format!("{} (as {user}): {obj}", c.what), obj, spec).await;
         }
         // Removed: no effect any more, on either side, within seconds.
         delete_policy(&admin, &name).await;

@@ -23,7 +23,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
 use storage::StorageError;
-use storage::admission::policies::NAMESPACES;
+use storage::admission::policies::{NAMESPACES, namespace_object};
 use storage::admission::{AdmissionPlugin, AdmissionRequest, MutatingPlugin, Reinvocation};
 use storage::backend::{Backend, BackingResource};
 use storage::watch_cache::WatchCache;
@@ -84,10 +84,6 @@ impl ValidatingWebhooks {
         let (mut entries, _) = self.configs.objects();
         entries.sort_by_key(|e| e.key().1);
         entries.iter().flat_map(|e| webhook::webhooks_of(&e.object, false)).collect()
-    }
-
-    fn namespace(&self, name: &str) -> Option<Value> {
-        self.namespaces.objects().0.iter().find(|e| e.key().1 == name).map(|e| e.object.clone())
     }
 }
 
@@ -250,7 +246,7 @@ impl AdmissionPlugin for ValidatingWebhooks {
                 return Ok(());
             }
             let a = request.attributes();
-            let ns = if a.namespaced { self.namespace(a.namespace) } else { None };
+            let ns = if a.namespaced { namespace_object(&self.namespaces, a.namespace).await } else { None };
             let mut calls = Vec::new();
             for w in &webhooks {
                 match gate(w, &a, ns.as_ref()) {
@@ -324,11 +320,7 @@ impl MutatingPlugin for MutatingWebhooks {
             if webhooks.is_empty() {
                 return Ok(());
             }
-            let ns = if request.resource.namespaced {
-                self.namespaces.objects().0.iter().find(|e| e.key().1 == request.namespace).map(|e| e.object.clone())
-            } else {
-                None
-            };
+            let ns = if request.resource.namespaced { namespace_object(&self.namespaces, request.namespace).await } else { None };
             for w in &webhooks {
                 let key = format!("webhook/{}/{}", w.configuration, w.name);
                 if !reinvocation.should_call(&key) {

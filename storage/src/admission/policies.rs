@@ -155,10 +155,26 @@ impl ValidatingPolicies {
         }
         out
     }
+}
 
-    fn namespace(&self, name: &str) -> Option<Value> {
-        self.namespaces.objects().0.iter().find(|e| e.key().1 == name).map(|e| e.object.clone())
+/// How long a request waits for the Namespaces cache to see its namespace (one just created, say).
+const NAMESPACE_WAIT: Duration = Duration::from_secs(1);
+
+/// The Namespace `name` from the Namespaces watch cache, waiting briefly for it to appear: kube-apiserver reads a
+/// namespace its informer has not seen yet with a live GET.
+pub async fn namespace_object(namespaces: &WatchCache, name: &str) -> Option<Value> {
+    let find = || namespaces.objects().0.iter().find(|e| e.key().1 == name).map(|e| e.object.clone());
+    let mut changes = namespaces.subscribe();
+    if let Some(ns) = find() {
+        return Some(ns);
     }
+    let deadline = tokio::time::Instant::now() + NAMESPACE_WAIT;
+    while tokio::time::timeout_at(deadline, changes.changed()).await.is_ok_and(|r| r.is_ok()) {
+        if let Some(ns) = find() {
+            return Some(ns);
+        }
+    }
+    find()
 }
 
 /// The params of one request, by kind: namespaced or not, and every object.
@@ -209,7 +225,7 @@ impl AdmissionPlugin for ValidatingPolicies {
                 if !self.namespaces.is_synced() {
                     let _ = tokio::time::timeout(SYNC_WAIT, self.namespaces.synced()).await;
                 }
-                self.namespace(request.namespace)
+                namespace_object(&self.namespaces, request.namespace).await
             } else {
                 None
             };
