@@ -346,6 +346,13 @@ async fn policies_decide_alike_for_postgres_and_its_crd_twin() {
             requests: vec![("small", json!({"replicas": 1}))],
         },
         Case {
+            what: "matchConditions: all true but one erring, under Fail",
+            policy: json!({"matchConditions": [{"name": "big", "expression": "has(object.spec.replicas) && object.spec.replicas > 3"}, {"name": "err", "expression": "object.spec.missing == 1"}],
+                "validations": [{"expression": "false", "message": "never"}]}),
+            binding: deny.clone(),
+            requests: vec![("big", json!({"replicas": 5}))],
+        },
+        Case {
             what: "authorizer checks of the request's user",
             policy: json!({"validations": [
                 {"expression": "authorizer.requestResource.check('create').allowed()", "message": "may not create"},

@@ -306,6 +306,24 @@ impl<'v> Activation<'v> {
     }
 }
 
+/// A matchCondition's value: a bool, or the error kube-apiserver reports for it.
+pub fn condition(act: &Activation<'_>, expr: &Expr) -> Result<bool, String> {
+    match act.eval_condition(expr) {
+        Ok(Cel::Bool(b)) => Ok(b),
+        Ok(other) => Err(format!("expression '{}' resulted in error: expected a boolean, got {other:?}", expr.text)),
+        Err(e) if e.starts_with("compilation failed: ") => Err(e),
+        Err(e) => Err(format!("expression '{}' resulted in error: {e}", expr.text)),
+    }
+}
+
+/// Several errors as one, as apimachinery's aggregate prints them: the one alone, or `[a, b]`.
+pub fn aggregate(errors: &[String]) -> String {
+    match errors {
+        [one] => one.clone(),
+        many => format!("[{}]", many.join(", ")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -272,8 +272,8 @@ fn failure_message(v: &Validation, act: &Activation<'_>) -> String {
             return s.to_string();
         }
     }
-    if !v.message.is_empty() {
-        return v.message.clone();
+    if !v.message.trim().is_empty() {
+        return v.message.trim().to_string();
     }
     format!("failed expression: {}", v.expr.text.trim())
 }
@@ -319,18 +319,17 @@ fn evaluate_with(
     authz: Option<Arc<dyn CelAuthorizer>>,
 ) -> Vec<Failure> {
     let act = Activation::new(a, param, ns, &policy.variables, authz);
-    // matchConditions: any false skips, even when others erred; otherwise the first error is a failure.
-    let mut cond_error = None;
-    for (name, expr) in &policy.match_conditions {
-        match act.eval_condition(expr) {
-            Ok(Cel::Bool(false)) => return Vec::new(),
-            Ok(Cel::Bool(true)) => {}
-            Ok(other) => cond_error = cond_error.or(Some(format!("matchCondition '{name}': expected a boolean, got {other:?}"))),
-            Err(e) => cond_error = cond_error.or(Some(format!("matchCondition '{name}': {e}"))),
+    // matchConditions: any false skips, even when others erred; otherwise their errors together are a failure.
+    let mut cond_errors = Vec::new();
+    for (_, expr) in &policy.match_conditions {
+        match super::cel::condition(&act, expr) {
+            Ok(false) => return Vec::new(),
+            Ok(true) => {}
+            Err(e) => cond_errors.push(e),
         }
     }
-    if let Some(e) = cond_error {
-        return vec![Failure { message: e, reason: "Invalid".into(), error: true }];
+    if !cond_errors.is_empty() {
+        return vec![Failure { message: super::cel::aggregate(&cond_errors), reason: "Invalid".into(), error: true }];
     }
     let mut out = Vec::new();
     for v in &policy.validations {

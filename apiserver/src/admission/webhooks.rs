@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use apis::admission::cel::{Activation, CelValue as Cel};
+use apis::admission::cel::Activation;
 use apis::admission::webhook::{self, Webhook};
 use apis::admission::{Attributes, matching};
 use apis::status::Status;
@@ -107,18 +107,17 @@ fn gate(w: &Webhook, a: &Attributes<'_>, ns: Option<&Value>) -> Gate {
     }
     let act = Activation::new(a, None, ns, &[], None);
     let mut errors = Vec::new();
-    for (name, expr) in &w.match_conditions {
-        match act.eval_condition(expr) {
-            Ok(Cel::Bool(false)) => return Gate::Skip,
-            Ok(Cel::Bool(true)) => {}
-            Ok(other) => errors.push(format!("matchCondition '{name}': expected a boolean, got {other:?}")),
-            Err(e) => errors.push(format!("failed to evaluate matchCondition '{name}': {e}")),
+    for (_, expr) in &w.match_conditions {
+        match apis::admission::cel::condition(&act, expr) {
+            Ok(false) => return Gate::Skip,
+            Ok(true) => {}
+            Err(e) => errors.push(e),
         }
     }
     if errors.is_empty() {
         Gate::Call
     } else if w.fail_closed {
-        Gate::Refuse(Box::new(Status::forbidden(a.group, a.resource, a.name, &errors.join(", "))))
+        Gate::Refuse(Box::new(Status::forbidden(a.group, a.resource, a.name, &apis::admission::cel::aggregate(&errors))))
     } else {
         Gate::Skip
     }
