@@ -130,6 +130,8 @@ FIX=${COZY_FIXTURES:-$ROOT/tests/fixtures}
 K apply -f "$FIX/crds" >/dev/null
 for crd in $(K get crd -o name); do K wait --for=condition=Established --timeout=60s "$crd" >/dev/null; done
 K apply -f "$FIX/application-definitions" -f "$ROOT/hack/manifests/tenant-root.yaml" >/dev/null
+# Cozystack's own admission policies, as a Cozystack cluster has them; cozystack-api runs them for its resources.
+K apply -f "$FIX/admission" >/dev/null
 
 say "applying manifests/ (local routing and CA)"
 "$ROOT/hack/local-manifests.sh" "$STATE/manifests" "$HOST_IP" "$CERTS/ca.crt" "${REPLICAS[@]}"

@@ -5,6 +5,7 @@
 //! - [`names`]: validation of object names, label keys and values.
 //! - [`meta`]: validation of an object's labels and annotations, as for every Kubernetes object.
 //! - [`selector`]: label and field selectors: parsing, matching, rewriting.
+//! - [`admission`]: admission as kube-apiserver runs it: policy and webhook matching, CEL, verdicts, reviews.
 //! - [`application`]: the dynamic Application object and its translation to and from a HelmRelease.
 //! - [`tenant`]: tenant naming and the hierarchical quota arithmetic.
 //! - [`table`]: meta.k8s.io Table and PartialObjectMetadata shapes.
@@ -20,6 +21,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod application;
 pub mod apply;
 pub mod definition;

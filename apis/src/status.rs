@@ -204,7 +204,8 @@ fn render_value(v: &serde_json::Value) -> String {
 
 /// Builds Status objects for the standard reasons.
 impl Status {
-    fn failure(code: u16, reason: &str, message: impl Into<String>) -> Self {
+    /// A Failure status with `code`, `reason` and `message`.
+    pub fn failure(code: u16, reason: &str, message: impl Into<String>) -> Self {
         Self {
             kind: "Status".into(),
             api_version: "v1".into(),

@@ -86,7 +86,7 @@ pub struct Flags {
     /// Log format: text or json.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
-    /// Groups treated as cluster admins by admission (reserved keys, a Tenant's spec.host).
+    /// Groups treated as cluster admins by admission (reserved label and annotation keys).
     #[arg(
         long,
         value_delimiter = ',',

@@ -57,8 +57,107 @@ struct DefinitionLabels {
     definition: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    name: String,
+    r#type: String,
+    operation: String,
+    rejected: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookRequestLabels {
+    name: String,
+    r#type: String,
+    operation: String,
+    code: String,
+    rejected: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookRejectionLabels {
+    name: String,
+    r#type: String,
+    operation: String,
+    error_type: String,
+    rejection_code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailOpenLabels {
+    name: String,
+    r#type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PolicyCheckLabels {
+    policy: String,
+    policy_binding: String,
+    error_type: String,
+    enforcement_action: String,
+}
+
+/// The admission metrics kube-apiserver publishes for webhooks and ValidatingAdmissionPolicies.
+pub struct AdmissionMetrics {
+    webhook_durations: Family<WebhookLabels, Histogram>,
+    webhook_requests: Family<WebhookRequestLabels, Counter>,
+    webhook_rejections: Family<WebhookRejectionLabels, Gauge>,
+    webhook_fail_open: Family<FailOpenLabels, Gauge>,
+    policy_checks: Family<PolicyCheckLabels, Counter>,
+    policy_durations: Family<PolicyCheckLabels, Histogram>,
+}
+
+impl AdmissionMetrics {
+    /// Records one webhook call.
+    pub fn webhook_call(&self, r: &crate::admission::webhooks::CallRecord) {
+        let rejected = r.rejected.to_string();
+        let labels = WebhookLabels { name: r.name.clone(), r#type: r.kind.into(), operation: r.operation.into(), rejected: rejected.clone() };
+        self.webhook_durations.get_or_create(&labels).observe(r.seconds);
+        self.webhook_requests
+            .get_or_create(&WebhookRequestLabels {
+                name: r.name.clone(),
+                r#type: r.kind.into(),
+                operation: r.operation.into(),
+                code: r.code.to_string(),
+                rejected: rejected.clone(),
+            })
+            .inc();
+        if r.rejected {
+            let (error_type, code) = if r.call_failed { ("calling_webhook_error", 0) } else { ("no_error", r.rejection_code) };
+            self.webhook_rejections
+                .get_or_create(&WebhookRejectionLabels {
+                    name: r.name.clone(),
+                    r#type: r.kind.into(),
+                    operation: r.operation.into(),
+                    error_type: error_type.into(),
+                    rejection_code: code.to_string(),
+                })
+                .inc();
+        }
+        if r.failed_open {
+            self.webhook_fail_open.get_or_create(&FailOpenLabels { name: r.name.clone(), r#type: r.kind.into() }).inc();
+        }
+    }
+
+    /// Records the (policy, binding) pairs a request evaluated.
+    pub fn policy_checks(&self, checks: &[apis::admission::validating::Check]) {
+        for c in checks {
+            let labels = PolicyCheckLabels {
+                policy: c.policy.clone(),
+                policy_binding: c.binding.clone(),
+                error_type: c.error_type.into(),
+                enforcement_action: c.enforcement_action.clone(),
+            };
+            self.policy_checks.get_or_create(&labels).inc();
+            self.policy_durations.get_or_create(&labels).observe(c.seconds);
+        }
+    }
+}
+
 /// The server's metrics.
 pub struct Metrics {
+    /// Admission's metrics, shared with the admission plugins.
+    pub admission: Arc<AdmissionMetrics>,
     registry: Registry,
     requests: Family<CodeLabels, Counter>,
     durations: Family<RequestLabels, Histogram>,
@@ -99,7 +198,48 @@ impl Default for Metrics {
             "ApplicationDefinitions that cannot be served (1 per broken definition)",
             broken_definitions.clone(),
         );
-        Self { registry, requests, durations, inflight, watchers, broken_definitions, broken_names: Default::default() }
+        let buckets = || Histogram::new([0.005, 0.025, 0.1, 0.5, 1.0, 2.5, 10.0, 25.0]);
+        let admission = Arc::new(AdmissionMetrics {
+            webhook_durations: Family::new_with_constructor(buckets),
+            webhook_requests: Family::default(),
+            webhook_rejections: Family::default(),
+            webhook_fail_open: Family::default(),
+            policy_checks: Family::default(),
+            policy_durations: Family::new_with_constructor(|| Histogram::new([0.0000005, 0.001, 0.01, 0.1, 1.0])),
+        });
+        registry.register(
+            "apiserver_admission_webhook_admission_duration_seconds",
+            "Admission webhook latency histogram in seconds, identified by name and broken out for each operation and API resource and type (validate or admit).",
+            admission.webhook_durations.clone(),
+        );
+        registry.register(
+            "apiserver_admission_webhook_request",
+            "Admission webhook request total, identified by name and broken out for each admission type (validating or mutating) and operation.",
+            admission.webhook_requests.clone(),
+        );
+        // kube-apiserver's names end in _count; prometheus-client would add _total to a counter, so these are gauges
+        // that only go up.
+        registry.register(
+            "apiserver_admission_webhook_rejection_count",
+            "Admission webhook rejection count, identified by name and broken out for each admission type and operation.",
+            admission.webhook_rejections.clone(),
+        );
+        registry.register(
+            "apiserver_admission_webhook_fail_open_count",
+            "Admission webhook fail open count, identified by name and broken out for each admission type.",
+            admission.webhook_fail_open.clone(),
+        );
+        registry.register(
+            "apiserver_validating_admission_policy_check",
+            "Validation admission policy check total, labeled by policy and further identified by binding and enforcement action taken.",
+            admission.policy_checks.clone(),
+        );
+        registry.register(
+            "apiserver_validating_admission_policy_check_duration_seconds",
+            "Validation admission latency for individual validation expressions in seconds, labeled by policy and further including binding and enforcement action taken.",
+            admission.policy_durations.clone(),
+        );
+        Self { admission, registry, requests, durations, inflight, watchers, broken_definitions, broken_names: Default::default() }
     }
 }
 

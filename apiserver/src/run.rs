@@ -58,6 +58,46 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
     let auth_loaded = Arc::new(tokio::sync::Notify::new());
     tokio::spawn(watch_authentication_config(authn_client.clone(), auth_config.clone(), auth_loaded.clone()));
 
+    // One backend for every registry, so that all application kinds share one HelmRelease watch cache.
+    let watch_caches = storage::watch_cache::WatchCacheConfig {
+        history_size: flags.watch_cache_history_size,
+        bookmark_interval: flags.watch_bookmark_interval,
+        consistent_read_wait: flags.watch_cache_consistent_read_wait,
+        ..Default::default()
+    };
+    let store_backend = Backend::with_watch_caches(backend.clone(), watch_caches);
+
+    // Admission in kube-apiserver's order for a custom resource: mutating webhooks, then (in the store) the
+    // kind's defaulting, pruning and validation, then the built-in tenant rules, the cluster's
+    // ValidatingAdmissionPolicies and validating webhooks.
+    let mut admission = crate::admission::built_in_plugins(crate::admission::AdmissionConfig {
+        cluster_admin_groups: flags.admission_cluster_admin_groups.clone(),
+        app_namespace_exceptions: flags.admission_app_namespace_exceptions.iter().filter(|s| !s.is_empty()).cloned().collect(),
+        reserved_prefixes: flags.admission_reserved_prefixes.iter().filter(|s| !s.is_empty()).cloned().collect(),
+    });
+    let metrics = crate::metrics::Metrics::default();
+    let policy_metrics = metrics.admission.clone();
+    let cel_authorizer = Arc::new(Authorizer::new(
+        Some(authz_client.clone()),
+        Vec::new(),
+        flags.authorization_webhook_cache_authorized_ttl,
+        flags.authorization_webhook_cache_unauthorized_ttl,
+    ));
+    let policies = Arc::new(storage::admission::policies::ValidatingPolicies::new(
+        store_backend.clone(),
+        Arc::new(crate::admission::policies::Discovery(backend.clone())),
+        Some(Arc::new(crate::admission::policies::SarAuthorizers(cel_authorizer))),
+        Some(Arc::new(move |checks: &[apis::admission::validating::Check]| policy_metrics.policy_checks(checks))),
+    ));
+    admission.push(policies.clone());
+    let observe_calls: crate::admission::webhooks::CallObserver = {
+        let m = metrics.admission.clone();
+        Arc::new(move |r: &crate::admission::webhooks::CallRecord| m.webhook_call(r))
+    };
+    let webhooks = Arc::new(crate::admission::webhooks::ValidatingWebhooks::new(&store_backend, Some(observe_calls.clone())));
+    admission.push(webhooks.clone());
+    let mutating_webhooks = Arc::new(crate::admission::webhooks::MutatingWebhooks::new(&store_backend, Some(observe_calls)));
+
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let catalog = Arc::new(storage::catalog::Catalog::new(vec![apis::APPS_GROUP.into(), apis::CORE_GROUP.into(), apis::SDN_GROUP.into()]));
     let state = Arc::new(ServerState {
@@ -68,13 +108,9 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
             flags.authorization_webhook_cache_authorized_ttl,
             flags.authorization_webhook_cache_unauthorized_ttl,
         ),
-        admission: Arc::new(crate::admission::built_in_chain(crate::admission::AdmissionConfig {
-            cluster_admin_groups: flags.admission_cluster_admin_groups.clone(),
-            app_namespace_exceptions: flags.admission_app_namespace_exceptions.iter().filter(|s| !s.is_empty()).cloned().collect(),
-            reserved_prefixes: flags.admission_reserved_prefixes.iter().filter(|s| !s.is_empty()).cloned().collect(),
-        })),
+        admission: Arc::new(storage::admission::AdmissionChain::new(admission).with_mutating(vec![mutating_webhooks.clone()])),
         limits: Limits::new(flags.max_requests_inflight, flags.max_mutating_requests_inflight, flags.request_timeout, flags.max_request_body_bytes),
-        metrics: Default::default(),
+        metrics,
         catalog,
         discovery: Default::default(),
         openapi: Default::default(),
@@ -108,26 +144,26 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
     // from the authorization index, fed by its own watches.
     let rbac_index = storage::rbac_index::RbacIndex::new();
     tokio::spawn(storage::rbac_index::watch::run(rbac_index.clone(), backend.clone()));
-    // One backend for every registry, so that all application kinds share one HelmRelease watch cache.
-    let watch_caches = storage::watch_cache::WatchCacheConfig {
-        history_size: flags.watch_cache_history_size,
-        bookmark_interval: flags.watch_bookmark_interval,
-        consistent_read_wait: flags.watch_cache_consistent_read_wait,
-        ..Default::default()
-    };
-    let store_backend = Backend::with_watch_caches(backend.clone(), watch_caches);
     let apps_cache = store_backend.watch_cache(&storage::backend::HELM_RELEASES, &storage::resources::application::cache_selector());
     let core = storage::resources::core_registries(&store_backend, rbac_index.clone());
     // WorkloadsReady and a Tenant's external IP count, recorded on the HelmReleases from monitors and Services.
     tokio::spawn(storage::app_status::run(store_backend.clone()));
     tokio::spawn(storage::definitions::watch_definitions(store_backend, settings, state.catalog.clone(), core, on_change, definitions_synced.clone()));
 
-    // Ready once the authentication settings, the definitions, the authorization index and the applications'
-    // watch cache are known: before that, front-proxy requests would fail, kinds would be missing and tenant
+    // Ready once the authentication settings, the definitions, the authorization index, the applications'
+    // watch cache and the admission configuration are known: before that, front-proxy requests would fail, kinds would be missing and tenant
     // namespaces incomplete.
     let ready_state = state.clone();
     tokio::spawn(async move {
-        tokio::join!(auth_loaded.notified(), definitions_synced.notified(), rbac_index.synced(), apps_cache.synced());
+        tokio::join!(
+            auth_loaded.notified(),
+            definitions_synced.notified(),
+            rbac_index.synced(),
+            apps_cache.synced(),
+            policies.synced(),
+            webhooks.synced(),
+            mutating_webhooks.synced()
+        );
         ready_state.ready.store(true, Ordering::Relaxed);
         tracing::info!("ready");
     });

@@ -88,6 +88,10 @@ pub struct RequestContext {
     pub admission: std::sync::Arc<crate::admission::AdmissionChain>,
     /// The request's User-Agent: the field manager of a write without `fieldManager`.
     pub user_agent: String,
+    /// Warnings admission adds to the response.
+    pub warnings: crate::admission::Warnings,
+    /// True for the deletes of a deletecollection: admission sees them without a name, as kube-apiserver's do.
+    pub in_collection: bool,
 }
 
 /// A list answer.

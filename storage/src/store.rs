@@ -135,6 +135,18 @@ impl<P: Projection> Store<P> {
     ) -> Result<WriteResult, StorageError> {
         self.check_identity(ctx, &obj)?;
         let i = self.info_();
+        if i.namespaced {
+            set_namespace(&mut obj, &ctx.namespace);
+        }
+        // Mutating admission sees the object before its name is generated, then the kind's own defaulting,
+        // pruning and validation apply to what it made.
+        let options = write_options_json("CreateOptions", opts);
+        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+        let original = obj.clone();
+        let mut mutated = Some(obj);
+        ctx.admission.mutate(&self.admission_request(ctx, Operation::Create, &name, None, None, &options), &mut mutated).await?;
+        let mut obj = mutated.unwrap_or_default();
+        self.check_identity(ctx, &obj)?;
         let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
         if name.is_empty()
             && let Some(prefix) = obj.pointer("/metadata/generateName").and_then(Value::as_str).filter(|p| !p.is_empty())
@@ -145,9 +157,14 @@ impl<P: Projection> Store<P> {
         if i.namespaced {
             set_namespace(&mut obj, &ctx.namespace);
         }
-        let warnings = self.projection.admit_create(ctx, &mut obj, opts).await?;
+        let warnings = if original == obj {
+            self.projection.admit_create(ctx, &mut obj, opts).await?
+        } else {
+            let w = self.projection.admit_create(ctx, &mut obj, &lenient(opts)).await?;
+            client_field_warnings(&original, w, opts)?
+        };
         let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-        ctx.admission.validate(&self.admission_request(ctx, Operation::Create, &name, Some(&obj), None, opts.dry_run)).await?;
+        ctx.admission.validate(&self.admission_request(ctx, Operation::Create, &name, Some(&obj), None, &options)).await?;
         let managed = match given {
             Some(entries) => entries,
             None => self.updated_managed_fields(ctx, None, &obj, opts),
@@ -195,8 +212,22 @@ impl<P: Projection> Store<P> {
             let i = self.info_();
             return Err(Status::conflict(&i.group, &i.plural, name, crate::error::MODIFIED).into());
         }
-        let warnings = self.projection.admit_update(ctx, &mut obj, &old, opts).await?;
-        ctx.admission.validate(&self.admission_request(ctx, Operation::Update, name, Some(&obj), Some(&old), opts.dry_run)).await?;
+        let options = write_options_json("UpdateOptions", opts);
+        let original = obj.clone();
+        let mut mutated = Some(obj);
+        ctx.admission.mutate(&self.admission_request(ctx, Operation::Update, name, None, Some(&old), &options), &mut mutated).await?;
+        let mut obj = mutated.unwrap_or_default();
+        self.check_identity(ctx, &obj)?;
+        if obj.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
+            return Err(Status::bad_request("admission changed the name of the object").into());
+        }
+        let warnings = if original == obj {
+            self.projection.admit_update(ctx, &mut obj, &old, opts).await?
+        } else {
+            let w = self.projection.admit_update(ctx, &mut obj, &old, &lenient(opts)).await?;
+            client_field_warnings(&original, w, opts)?
+        };
+        ctx.admission.validate(&self.admission_request(ctx, Operation::Update, name, Some(&obj), Some(&old), &options)).await?;
         let applying = given.is_some();
         let managed = match given {
             Some(entries) => entries,
@@ -316,9 +347,21 @@ impl<P: Projection> Store<P> {
         name: &'r str,
         object: Option<&'r Value>,
         old_object: Option<&'r Value>,
-        dry_run: bool,
+        options: &'r Value,
     ) -> AdmissionRequest<'r> {
-        AdmissionRequest { operation, resource: self.info_(), user: &ctx.user, namespace: &ctx.namespace, name, object, old_object, dry_run }
+        let dry_run = options.get("dryRun").is_some();
+        AdmissionRequest {
+            operation,
+            resource: self.info_(),
+            user: &ctx.user,
+            namespace: &ctx.namespace,
+            name,
+            object,
+            old_object,
+            dry_run,
+            options: Some(options),
+            warnings: &ctx.warnings,
+        }
     }
 
     fn write_query(opts: &WriteOptions) -> Query {
@@ -349,6 +392,41 @@ impl<P: Projection> Store<P> {
         }
         Ok(())
     }
+}
+
+/// Options for the kind's own admission of an object mutating admission changed: unknown fields only warned
+/// about, so that [`client_field_warnings`] decides which concern the client.
+fn lenient(opts: &WriteOptions) -> WriteOptions {
+    WriteOptions { field_validation: crate::registry::FieldValidation::Warn, ..opts.clone() }
+}
+
+/// Unknown fields are the client's to hear about (warned about, or refused with Strict) only when the client sent
+/// them: those a mutation added are pruned silently, as kube-apiserver prunes them.
+fn client_field_warnings(original: &Value, warnings: Vec<String>, opts: &WriteOptions) -> Result<Vec<String>, StorageError> {
+    let unknown_path = |w: &str| w.strip_prefix("unknown field \"").and_then(|r| r.strip_suffix('"')).map(str::to_string);
+    // A path with list indices is kept: it cannot be told apart here.
+    let sent = |path: &str| path.contains('[') || path.split('.').try_fold(original, |v, k| v.get(k)).is_some();
+    let warnings: Vec<String> = warnings.into_iter().filter(|w| unknown_path(w).is_none_or(|p| sent(&p))).collect();
+    let (unknown, other): (Vec<String>, Vec<String>) = warnings.into_iter().partition(|w| unknown_path(w).is_some());
+    match opts.field_validation {
+        crate::registry::FieldValidation::Strict if !unknown.is_empty() => {
+            Err(Status::bad_request(format!("strict decoding error: {}", unknown.join(", "))).into())
+        }
+        crate::registry::FieldValidation::Ignore => Ok(other),
+        _ => Ok(unknown.into_iter().chain(other).collect()),
+    }
+}
+
+/// The CreateOptions or UpdateOptions policies and webhooks see.
+fn write_options_json(kind: &str, opts: &WriteOptions) -> Value {
+    let mut o = json!({"kind": kind, "apiVersion": "meta.k8s.io/v1"});
+    if opts.dry_run {
+        o["dryRun"] = json!(["All"]);
+    }
+    if !opts.field_manager.is_empty() {
+        o["fieldManager"] = opts.field_manager.clone().into();
+    }
+    o
 }
 
 /// Puts `metadata.namespace` in place for namespaced objects.
@@ -476,7 +554,6 @@ impl<P: Projection> Registry for Store<P> {
                 return Err(Status::conflict(&i.group, &i.plural, name, &detail).into());
             }
             self.projection.admit_delete(ctx, &old).await?;
-            ctx.admission.validate(&self.admission_request(ctx, Operation::Delete, name, None, Some(&old), opts.dry_run)).await?;
             let mut body = json!({"kind": "DeleteOptions", "apiVersion": "v1"});
             if opts.dry_run {
                 body["dryRun"] = json!(["All"]);
@@ -487,6 +564,12 @@ impl<P: Projection> Registry for Store<P> {
             if let Some(g) = opts.grace_period_seconds {
                 body["gracePeriodSeconds"] = g.into();
             }
+            let mut options = body.clone();
+            options["apiVersion"] = "meta.k8s.io/v1".into();
+            // Each delete of a deletecollection is admitted without a name, as kube-apiserver admits them.
+            let admitted_name = if ctx.in_collection { "" } else { name };
+            ctx.admission.mutate(&self.admission_request(ctx, Operation::Delete, admitted_name, None, Some(&old), &options), &mut None).await?;
+            ctx.admission.validate(&self.admission_request(ctx, Operation::Delete, admitted_name, None, Some(&old), &options)).await?;
             let mut preconditions = serde_json::Map::new();
             if let Some(uid) = live_uid {
                 preconditions.insert("uid".into(), uid.into());

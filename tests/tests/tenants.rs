@@ -129,8 +129,9 @@ async fn admission_rules_name_the_rule_and_the_reason() {
     let name = tenant_name("h");
     let mut body_host = tenant(&ns, &name, json!({"host": "evil.example.org"}));
     let (code, body) = e2e_retry(&client, &ns, &body_host).await;
+    // Cozystack's cozystack-tenant-host-policy, which hack/up.sh applies as a Cozystack cluster has it.
     assert_eq!(code, 403, "{body}");
-    assert!(message(&body).contains("TenantHost: tenant.spec.host can only be set or changed by cluster admins"), "{body}");
+    assert!(message(&body).contains("ValidatingAdmissionPolicy 'cozystack-tenant-host-policy' with binding 'cozystack-tenant-host-policy' denied request: tenant.spec.host can only be set or changed by cluster-admins"), "{body}");
     body_host["spec"] = json!({});
     body_host["metadata"]["labels"] = json!({"platform.cozystack.io/no-delete": "true"});
     let (code, body) = create(&client, &ns, body_host.clone()).await;
@@ -141,8 +142,9 @@ async fn admission_rules_name_the_rule_and_the_reason() {
     let (code, body) = create(&admin, &ns, body_host).await;
     assert_eq!(code, 201, "{body}");
     let (code, body) = raw(&admin, req("DELETE", &format!("{APPS}/namespaces/{ns}/tenants/{name}"), None)).await.unwrap();
-    assert_eq!(code, 403, "{body}");
-    assert!(message(&body).contains("NoDeleteGuard: the object is labelled platform.cozystack.io/no-delete=true"), "{body}");
+    // Cozystack's cozystack-no-delete-guardrail policy.
+    assert_eq!(code, 422, "{body}");
+    assert!(message(&body).contains("denied request: Deletion blocked: object carries platform.cozystack.io/no-delete=true."), "{body}");
     let patch = http::Request::patch(format!("{APPS}/namespaces/{ns}/tenants/{name}"))
         .header("Content-Type", "application/merge-patch+json")
         .body(br#"{"metadata":{"labels":null}}"#.to_vec())

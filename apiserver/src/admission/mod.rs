@@ -1,26 +1,25 @@
-//! The built-in admission plugins that keep tenants apart, and the chain they form. Each plugin is one small
-//! file; the chain is open to more (ValidatingAdmissionPolicies and webhooks later).
+//! The built-in admission plugins that keep tenants apart, and the chain they form with the cluster's
+//! ValidatingAdmissionPolicies (`policies`) and validating webhooks (`webhooks`). Rules Cozystack ships as
+//! policies (a Tenant's `spec.host`, the no-delete label) are left to those policies.
 
-mod no_delete;
+pub mod policies;
 mod reserved_metadata;
-mod tenant_host;
 mod tenant_placement;
+pub mod webhooks;
 
 use std::sync::Arc;
 
 use apis::user::UserInfo;
 use serde_json::Value;
-use storage::admission::AdmissionChain;
+use storage::admission::{AdmissionChain, AdmissionPlugin};
 
-pub use no_delete::NoDeleteGuard;
 pub use reserved_metadata::ReservedMetadata;
-pub use tenant_host::TenantHost;
 pub use tenant_placement::TenantPlacement;
 
 /// Settings of the built-in plugins.
 #[derive(Debug, Clone)]
 pub struct AdmissionConfig {
-    /// Groups treated as cluster admins (may set reserved keys and a Tenant's spec.host).
+    /// Groups treated as cluster admins (may set reserved keys).
     pub cluster_admin_groups: Vec<String>,
     /// Namespaces outside `tenant-*` where applications may still be created.
     pub app_namespace_exceptions: Vec<String>,
@@ -35,15 +34,15 @@ impl AdmissionConfig {
     }
 }
 
-/// The built-in chain, in the order the rules are checked.
-pub fn built_in_chain(config: AdmissionConfig) -> AdmissionChain {
+/// The built-in plugins, in the order the rules are checked.
+pub fn built_in_plugins(config: AdmissionConfig) -> Vec<Arc<dyn AdmissionPlugin>> {
     let config = Arc::new(config);
-    AdmissionChain::new(vec![
-        Arc::new(TenantPlacement(config.clone())),
-        Arc::new(ReservedMetadata(config.clone())),
-        Arc::new(TenantHost(config.clone())),
-        Arc::new(NoDeleteGuard),
-    ])
+    vec![Arc::new(TenantPlacement(config.clone())), Arc::new(ReservedMetadata(config))]
+}
+
+/// The built-in chain alone.
+pub fn built_in_chain(config: AdmissionConfig) -> AdmissionChain {
+    AdmissionChain::new(built_in_plugins(config))
 }
 
 /// The `metadata.<field>` map of an object (labels or annotations).

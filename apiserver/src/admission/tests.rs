@@ -145,26 +145,6 @@ async fn built_in_rules() {
             denied_by: None,
         },
         Case {
-            what: "user sets tenant host",
-            op: Operation::Create,
-            kind: "Tenant",
-            namespace: "tenant-root",
-            admin: false,
-            object: Some(host("evil.example.org")),
-            old: None,
-            denied_by: Some("TenantHost"),
-        },
-        Case {
-            what: "user changes tenant host",
-            op: Operation::Update,
-            kind: "Tenant",
-            namespace: "tenant-root",
-            admin: false,
-            object: Some(host("b.example.org")),
-            old: Some(host("a.example.org")),
-            denied_by: Some("TenantHost"),
-        },
-        Case {
             what: "user keeps tenant host",
             op: Operation::Update,
             kind: "Tenant",
@@ -195,16 +175,6 @@ async fn built_in_rules() {
             denied_by: None,
         },
         Case {
-            what: "delete a guarded object",
-            op: Operation::Delete,
-            kind: "Postgres",
-            namespace: "tenant-a",
-            admin: true,
-            object: None,
-            old: Some(labelled("platform.cozystack.io/no-delete", "true")),
-            denied_by: Some("NoDeleteGuard"),
-        },
-        Case {
             what: "delete with the label false",
             op: Operation::Delete,
             kind: "Postgres",
@@ -216,7 +186,7 @@ async fn built_in_rules() {
         },
     ];
     let chain = built_in_chain(config());
-    assert_eq!(chain.names(), ["TenantPlacement", "ReservedMetadata", "TenantHost", "NoDeleteGuard"]);
+    assert_eq!(chain.names(), ["TenantPlacement", "ReservedMetadata"]);
     for c in cases {
         let plural = format!("{}s", c.kind.to_lowercase());
         let res = resource(c.kind, &plural);
@@ -230,6 +200,8 @@ async fn built_in_rules() {
             object: c.object.as_ref(),
             old_object: c.old.as_ref(),
             dry_run: false,
+            options: None,
+            warnings: &Default::default(),
         };
         let result = chain.validate(&req).await;
         match (c.denied_by, result) {

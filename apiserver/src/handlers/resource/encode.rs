@@ -42,12 +42,7 @@ impl<'a> Encoder<'a> {
     /// A response carrying `v`.
     pub fn respond(&self, code: StatusCode, v: &Value, warnings: &[String]) -> Response<Body> {
         let mut r = respond(code, self.content_type(), self.bytes(v));
-        for w in warnings {
-            let text = format!("299 - \"{}\"", w.replace('"', "'"));
-            if let Ok(h) = HeaderValue::from_str(&text) {
-                r.headers_mut().append(header::WARNING, h);
-            }
-        }
+        add_warnings(&mut r, warnings);
         r
     }
 
@@ -118,4 +113,14 @@ fn list_meta(list: &ObjectList) -> Value {
         m.insert("remainingItemCount".into(), n.into());
     }
     Value::Object(m)
+}
+
+/// Appends `299` Warning headers.
+pub fn add_warnings(r: &mut Response<Body>, warnings: &[String]) {
+    for w in warnings {
+        let text = format!("299 - \"{}\"", w.replace('"', "'"));
+        if let Ok(h) = HeaderValue::from_str(&text) {
+            r.headers_mut().append(header::WARNING, h);
+        }
+    }
 }

@@ -68,10 +68,13 @@ pub async fn serve(state: Arc<ServerState>, req: Request<Body>) -> Response<Body
     let Some(registry) = snap.get(&info.api_group, &info.resource).cloned() else {
         return status(&Status::not_found_path());
     };
-    match dispatch(&state, registry, &info, req).await {
+    let warnings = storage::admission::Warnings::default();
+    let mut response = match dispatch(&state, registry, &info, req, &warnings).await {
         Ok(r) => r,
         Err(s) => status(&s),
-    }
+    };
+    encode::add_warnings(&mut response, &warnings.all());
+    response
 }
 
 /// Whether a request reaches the resource `ri` at all: its version and scope, no subresource, and a verb the
@@ -92,7 +95,13 @@ pub(crate) fn route(ri: &ResourceInfo, info: &RequestInfo) -> Result<(), Status>
     Ok(())
 }
 
-async fn dispatch(state: &Arc<ServerState>, registry: Arc<dyn Registry>, info: &RequestInfo, req: Request<Body>) -> Result<Response<Body>, Status> {
+async fn dispatch(
+    state: &Arc<ServerState>,
+    registry: Arc<dyn Registry>,
+    info: &RequestInfo,
+    req: Request<Body>,
+    warnings: &storage::admission::Warnings,
+) -> Result<Response<Body>, Status> {
     route(registry.info(), info)?;
     let raw_query = req.uri().query().map(str::to_string);
     let q = params::query_map(raw_query.as_deref());
@@ -100,7 +109,14 @@ async fn dispatch(state: &Arc<ServerState>, registry: Arc<dyn Registry>, info: &
     let repr = choose_representation(&accept).ok_or_else(|| Status::not_acceptable("only the following media types are accepted: application/json, application/yaml, application/json;as=Table;v=v1;g=meta.k8s.io, application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io"))?;
     let enc = Encoder::new(repr, &q);
     let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    let ctx = RequestContext { user: (*user_of(&req)).clone(), namespace: info.namespace.clone(), admission: state.admission.clone(), user_agent };
+    let ctx = RequestContext {
+        user: (*user_of(&req)).clone(),
+        namespace: info.namespace.clone(),
+        admission: state.admission.clone(),
+        user_agent,
+        warnings: warnings.clone(),
+        in_collection: false,
+    };
     let content_type = body_content_type(&req)?;
     let body: Bytes = req.into_body().collect().await.map(|c| c.to_bytes()).map_err(|e| Status::bad_request(format!("reading the request body: {e}")))?;
     let reg = &*registry;
@@ -175,7 +191,7 @@ async fn delete_collection(
     for obj in &list.items {
         let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
         let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
-        let item_ctx = RequestContext { namespace: ns.to_string(), ..ctx.clone() };
+        let item_ctx = RequestContext { namespace: ns.to_string(), in_collection: true, ..ctx.clone() };
         match reg.delete(&item_ctx, name, opts).await {
             Ok(Deleted::Gone(o) | Deleted::Pending(o)) => deleted.push(o),
             // Someone else deleted it meanwhile: the goal is reached.
