@@ -36,7 +36,6 @@ pub fn backend_client(mut config: kube::Config) -> anyhow::Result<kube::Client> 
     Ok(kube::Client::try_from(config)?)
 }
 
-
 /// Runs the server until SIGTERM or SIGINT.
 pub async fn run(flags: Flags) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
