@@ -21,7 +21,7 @@ ready() {
   case $name in
     etcd) curl -sf "http://127.0.0.1:$ETCD_PORT/health" ;;
     kube-apiserver) "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" get --raw /readyz ;;
-    cozystack-api*) curl -sfk "https://127.0.0.1:$(api_port "$name")/readyz" ;;
+    cozystack-api*) curl -sf --cacert "$CERTS/ca.crt" "https://127.0.0.1:$(api_port "$name")/readyz" ;;
     *) true ;;
   esac
 }

@@ -152,7 +152,7 @@ for r in "${REPLICAS[@]}"; do
     --tls-cert-file="$CERTS/cozystack-api.crt" --tls-private-key-file="$CERTS/cozystack-api.key" \
     --kubeconfig="$STATE/cozystack-api.kubeconfig" ${COZY_API_ARGS:-}
 done
-for r in "${REPLICAS[@]}"; do wait_for "$r" ready curl -sfk "https://127.0.0.1:$(api_port "$r")/readyz"; done
+for r in "${REPLICAS[@]}"; do wait_for "$r" ready curl -sf --cacert "$CERTS/ca.crt" "https://127.0.0.1:$(api_port "$r")/readyz"; done
 wait_for cozystack-api "Available behind the aggregator" \
   K wait --for=condition=Available --timeout=5s apiservice/v1alpha1.apps.cozystack.io apiservice/v1alpha1.core.cozystack.io \
     apiservice/v1alpha1.sdn.cozystack.io

@@ -34,8 +34,17 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the test crate lives in the repository").to_path_buf()
 }
 
+/// A port free now, picked at random below the kernel's ephemeral range (32768 and up): the kernel never hands
+/// such a port to another plane's `bind(0)` or to an outgoing connection while this plane starts.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    use std::hash::{BuildHasher, Hasher};
+    loop {
+        let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        let port = 10_000 + (random % 22_000) as u16;
+        if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// The first of `n` consecutive free ports (hack/up.sh gives replica i the port of the first plus i-1).
