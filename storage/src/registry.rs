@@ -97,8 +97,8 @@ pub struct RequestContext {
 /// A list answer.
 #[derive(Debug, Clone, Default)]
 pub struct ObjectList {
-    /// The objects.
-    pub items: Vec<Value>,
+    /// The objects, shared with the watch cache they may come from (and with their JSON encoding).
+    pub items: Vec<SharedObject>,
     /// `metadata.resourceVersion` of the list.
     pub resource_version: String,
     /// `metadata.continue`.

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::config::WatchCacheConfig;
 use super::plan::{self, Freshness, ListPlan, WatchPlan};
-use super::shared::{SharedEvent, SharedEventStream, SharedObject};
+use super::shared::{SharedEvent, SharedEventStream};
 use super::source::Source;
 use super::state::State;
 use super::view::{Filter, View};
@@ -117,6 +117,12 @@ impl WatchCache {
         (s.snapshot(""), s.rv())
     }
 
+    /// The cached entry of the backing object `key` if it is at resourceVersion `rv`: its translations can be
+    /// reused for a copy of that version read from the backend.
+    pub fn entry_at(&self, key: &super::entry::Key, rv: u64) -> Option<Arc<super::entry::Entry>> {
+        self.shared.read().get(key).filter(|e| e.rv == rv)
+    }
+
     /// A receiver that sees every change of the cache.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.shared.changed.subscribe()
@@ -186,7 +192,7 @@ impl WatchCache {
             (s.snapshot(namespace), s.rv())
         };
         let filter = Filter::new(namespace, opts);
-        let items = entries.iter().filter_map(|e| e.served(view)).filter(|o| filter.matches(o)).map(|o| o.value().clone()).collect();
+        let items = entries.iter().filter_map(|e| e.served(view)).filter(|o| filter.matches(o)).collect();
         Ok(Some(ObjectList { items, resource_version: rv.to_string(), ..Default::default() }))
     }
 
@@ -267,7 +273,7 @@ impl WatchCache {
             Ok(pos) => pos,
             Err(oldest) => return Ok(Err(Status::too_old_resource_version(rv, oldest))),
         };
-        let initial = list.items.into_iter().map(|o| Initial::Listed(SharedObject::from(o))).collect();
+        let initial = list.items.into_iter().map(Initial::Listed).collect();
         Ok(Ok(Start { initial, pos, rv, end_bookmark: plan.end_bookmark }))
     }
 }

@@ -232,6 +232,11 @@ impl State {
         Read::Events { next: pos.seq + events.len() as u64, events, caught_up }
     }
 
+    /// The current entry of `key`, if any.
+    pub fn get(&self, key: &Key) -> Option<Arc<Entry>> {
+        self.objects.get(key).cloned()
+    }
+
     /// The current objects in `namespace` ("" for all), in key order.
     pub fn snapshot(&self, namespace: &str) -> Vec<Arc<Entry>> {
         if namespace.is_empty() {
