@@ -189,9 +189,22 @@ impl Backend {
 
     /// The watch cache of the `resource` objects matching `selector` in all namespaces, started on first use and
     /// shared by every caller of this backend (and its clones).
+    ///
+    /// The cached objects lack `metadata.managedFields`: the backend's own bookkeeping, a third of a HelmRelease,
+    /// that no served object or observation shows (a served object's managedFields live in an annotation).
     pub fn watch_cache(&self, resource: &BackingResource, selector: &str) -> Arc<WatchCache> {
-        self.caches.get_or_start((resource.path("", None), selector.to_string()), || {
-            Arc::new(BackendSource::new(self.client.clone(), resource.clone(), selector.to_string()))
+        self.cache_of(resource, selector, false)
+    }
+
+    /// As [`Backend::watch_cache`], with the objects whole: for objects handed on as they are (the
+    /// `namespaceObject` and `params` of admission policies).
+    pub fn watch_cache_of_whole_objects(&self, resource: &BackingResource, selector: &str) -> Arc<WatchCache> {
+        self.cache_of(resource, selector, true)
+    }
+
+    fn cache_of(&self, resource: &BackingResource, selector: &str, whole: bool) -> Arc<WatchCache> {
+        self.caches.get_or_start((resource.path("", None), selector.to_string(), whole), || {
+            Arc::new(BackendSource::new(self.client.clone(), resource.clone(), selector.to_string()).keeping_managed_fields(whole))
         })
     }
 

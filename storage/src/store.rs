@@ -64,7 +64,8 @@ impl<P: Projection> Store<P> {
     /// `backing` as served: the watch cache's translation when it holds that very version (translated once, and
     /// JSON-encoded once, for every reader), else a fresh translation.
     pub(crate) fn served(&self, backing: &Value) -> Option<SharedObject> {
-        let cached = self.cache().zip(crate::watch_cache::entry::rv_of(backing)).and_then(|(cache, rv)| cache.entry_at(&crate::watch_cache::entry::key_of(backing), rv));
+        let cached =
+            self.cache().zip(crate::watch_cache::entry::rv_of(backing)).and_then(|(cache, rv)| cache.entry_at(&crate::watch_cache::entry::key_of(backing), rv));
         match cached {
             Some(entry) => entry.served(&*self.view),
             None => self.projection.served(backing).map(SharedObject::from),

@@ -148,7 +148,8 @@ impl Registry for TenantNamespaceRegistry {
                 Some(name) => state.visible_namespace(&ctx.user, name).into_iter().cloned().collect(),
                 None => state.visible(&ctx.user),
             };
-            let items = items.iter().filter(|ns| selected(&opts.label_selector, &opts.field_selector, ns)).map(|ns| SharedObject::from(ns.object.clone())).collect();
+            let items =
+                items.iter().filter(|ns| selected(&opts.label_selector, &opts.field_selector, ns)).map(|ns| SharedObject::from(ns.object.clone())).collect();
             Ok(ObjectList { items, resource_version: latest.to_string(), ..Default::default() })
         })
     }

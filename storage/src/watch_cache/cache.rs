@@ -278,11 +278,15 @@ impl WatchCache {
     }
 }
 
+/// What tells caches apart: the resource's path, the label selector, and whether objects are kept whole (with
+/// their managedFields).
+pub type CacheKey = (String, String, bool);
+
 /// The caches of one backend, one per backing resource and selector, started on first use.
 #[derive(Default)]
 pub struct WatchCaches {
     config: WatchCacheConfig,
-    caches: Mutex<HashMap<(String, String), Arc<WatchCache>>>,
+    caches: Mutex<HashMap<CacheKey, Arc<WatchCache>>>,
 }
 
 impl WatchCaches {
@@ -297,11 +301,11 @@ impl WatchCaches {
     }
 
     /// The cache named `key`, started with the source `make` builds if it is not running yet.
-    pub fn get_or_start(&self, key: (String, String), make: impl FnOnce() -> Arc<dyn Source>) -> Arc<WatchCache> {
+    pub fn get_or_start(&self, key: CacheKey, make: impl FnOnce() -> Arc<dyn Source>) -> Arc<WatchCache> {
         let mut caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
         caches
             .entry(key)
-            .or_insert_with_key(|(path, selector)| Arc::new(WatchCache::start(format!("{path}?labelSelector={selector}"), make(), self.config.clone())))
+            .or_insert_with_key(|(path, selector, _)| Arc::new(WatchCache::start(format!("{path}?labelSelector={selector}"), make(), self.config.clone())))
             .clone()
     }
 }

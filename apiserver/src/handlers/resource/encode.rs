@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderValue, Response, StatusCode, header};
-use hyper::body::Frame;
 use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
 use serde_json::{Value, json};
 use storage::registry::{ObjectList, Registry, SharedObject};
 
