@@ -208,6 +208,11 @@ impl Backend {
         })
     }
 
+    /// What each running watch cache holds.
+    pub fn watch_cache_stats(&self) -> Vec<crate::watch_cache::CacheStats> {
+        self.caches.stats()
+    }
+
     /// The settings of the watch caches, which other watches (TenantNamespace) follow too.
     pub fn watch_cache_config(&self) -> &WatchCacheConfig {
         self.caches.config()

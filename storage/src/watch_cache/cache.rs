@@ -278,6 +278,19 @@ impl WatchCache {
     }
 }
 
+/// What one cache holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheStats {
+    /// The backing resource's path (`/apis/helm.toolkit.fluxcd.io/v2/helmreleases`).
+    pub path: String,
+    /// Current objects.
+    pub objects: usize,
+    /// Events in the history.
+    pub history: usize,
+    /// Events the history keeps at most.
+    pub capacity: usize,
+}
+
 /// What tells caches apart: the resource's path, the label selector, and whether objects are kept whole (with
 /// their managedFields).
 pub type CacheKey = (String, String, bool);
@@ -298,6 +311,18 @@ impl WatchCaches {
     /// The settings every cache started here uses.
     pub fn config(&self) -> &WatchCacheConfig {
         &self.config
+    }
+
+    /// What each running cache holds, for metrics.
+    pub fn stats(&self) -> Vec<CacheStats> {
+        let caches: Vec<_> = self.caches.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, c)| (k.0.clone(), c.clone())).collect();
+        caches
+            .into_iter()
+            .map(|(path, cache)| {
+                let s = cache.shared.read();
+                CacheStats { path, objects: s.len(), history: s.history_len(), capacity: cache.shared.config.history_size }
+            })
+            .collect()
     }
 
     /// The cache named `key`, started with the source `make` builds if it is not running yet.

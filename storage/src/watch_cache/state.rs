@@ -124,6 +124,16 @@ impl State {
         self.first_seq + self.history.len() as u64
     }
 
+    /// Number of current objects.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// True when there is no object.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
     /// Number of events kept.
     pub fn history_len(&self) -> usize {
         self.history.len()
