@@ -128,10 +128,16 @@ impl<P: Projection> Store<P> {
     }
 
     async fn live(&self, ns: &str, name: &str) -> Result<(Value, Value), StorageError> {
+        let (backing, obj) = self.live_shared(ns, name).await?;
+        Ok((backing, obj.value().clone()))
+    }
+
+    /// The backing object `name` read from the backend (a consistent read), and the object it serves.
+    async fn live_shared(&self, ns: &str, name: &str) -> Result<(Value, SharedObject), StorageError> {
         let backing = self.backend.get(self.projection.backing(), ns, &self.projection.backing_name(name)).await.map_err(|e| self.error(e, name))?;
         let obj = self.served(&backing).filter(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name));
         match obj {
-            Some(obj) => Ok((backing, obj.value().clone())),
+            Some(obj) => Ok((backing, obj)),
             None => Err(Status::not_found(&self.info_().group, &self.info_().plural, name).into()),
         }
     }
@@ -482,6 +488,10 @@ impl<P: Projection> Registry for Store<P> {
 
     fn get<'a>(&'a self, ctx: &'a RequestContext, name: &'a str) -> BoxFuture<'a, Result<Value, StorageError>> {
         Box::pin(async move { self.live(&ctx.namespace, name).await.map(|(_, obj)| obj) })
+    }
+
+    fn get_shared<'a>(&'a self, ctx: &'a RequestContext, name: &'a str) -> BoxFuture<'a, Result<SharedObject, StorageError>> {
+        Box::pin(async move { self.live_shared(&ctx.namespace, name).await.map(|(_, obj)| obj) })
     }
 
     fn list<'a>(&'a self, ctx: &'a RequestContext, opts: &'a ListOptions) -> BoxFuture<'a, Result<ObjectList, StorageError>> {

@@ -292,6 +292,9 @@ async fn a_list_the_backend_answers_reuses_the_cached_translations() {
     for (from_backend, from_cache) in paged.iter().zip(&cached) {
         assert!(from_backend.ptr_eq(from_cache), "the same version is translated and encoded once: {from_backend}");
     }
+    // So does a get, read from the backend: it is answered with the cached translation of the same version.
+    let got = store.get_shared(&ctx(NS), "a").await.unwrap();
+    assert!(got.ptr_eq(&cached[0]), "{got}");
     // A version the cache does not hold yet is translated afresh.
     let mut changed = fake.object(&HELM_RELEASES, NS, "postgres-a").unwrap();
     changed["metadata"]["resourceVersion"] = json!("999999");

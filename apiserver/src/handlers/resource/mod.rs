@@ -122,7 +122,11 @@ async fn dispatch(
     let reg = &*registry;
     match info.verb.as_str() {
         "get" => {
-            let obj = reg.get(&ctx, &info.name).await.map_err(status_of)?;
+            let obj = reg.get_shared(&ctx, &info.name).await.map_err(status_of)?;
+            if repr == crate::negotiate::Representation::Json {
+                // The object's one encoding, shared with every list and watch that sends this version.
+                return Ok(crate::body::respond(StatusCode::OK, "application/json", obj.json().clone()));
+            }
             Ok(enc.respond(StatusCode::OK, &enc.object(reg, &obj), &[]))
         }
         "list" => {
