@@ -49,7 +49,7 @@ impl<P: Projection> Store<P> {
 
     async fn list_from_backend(&self, namespace: &str, opts: &ListOptions) -> Result<ObjectList, StorageError> {
         let q = self.backend_query(opts, false)?;
-        let list = self.backend.list(self.projection.backing(), namespace, &q).await.map_err(|e| self.error(e, ""))?;
+        let list = self.backend.list_batched(self.projection.backing(), namespace, &q).await.map_err(|e| self.error(e, ""))?;
         let items = list.get("items").and_then(Value::as_array).map(|a| a.iter().filter_map(|o| self.served(o)).collect()).unwrap_or_default();
         let meta = list.get("metadata");
         let text = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_str).unwrap_or_default().to_string();
