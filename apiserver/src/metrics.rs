@@ -166,6 +166,7 @@ pub struct Metrics {
     pub watchers: Family<WatcherLabels, Gauge>,
     broken_definitions: Family<DefinitionLabels, Gauge<i64, AtomicI64>>,
     broken_names: std::sync::Mutex<Vec<String>>,
+    caches: std::sync::OnceLock<storage::backend::Backend>,
 }
 
 /// Decrements the in-flight gauge when dropped.
@@ -239,7 +240,7 @@ impl Default for Metrics {
             "Validation admission latency for individual validation expressions in seconds, labeled by policy and further including binding and enforcement action taken.",
             admission.policy_durations.clone(),
         );
-        Self { admission, registry, requests, durations, inflight, watchers, broken_definitions, broken_names: Default::default() }
+        Self { admission, registry, requests, durations, inflight, watchers, broken_definitions, broken_names: Default::default(), caches: Default::default() }
     }
 }
 
@@ -305,11 +306,22 @@ impl Metrics {
         *self.broken_names.lock().unwrap_or_else(|e| e.into_inner()) = now.iter().map(|s| s.to_string()).collect();
     }
 
+    /// Reports the watch caches of `backend` (objects and history per backing resource).
+    pub fn observe_caches(&self, backend: storage::backend::Backend) {
+        let _ = self.caches.set(backend);
+    }
+
     /// The text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();
+        }
+        if let Some(backend) = self.caches.get() {
+            // Before the registry's "# EOF" line, which ends the exposition.
+            let eof = out.rfind("# EOF").unwrap_or(out.len());
+            let caches = cache_lines(&backend.watch_cache_stats());
+            out.insert_str(eof, &caches);
         }
         out
     }
@@ -317,3 +329,58 @@ impl Metrics {
 
 /// Shared handle.
 pub type SharedMetrics = Arc<Metrics>;
+
+/// The watch caches' gauges under kube-apiserver's names (`apiserver_storage_objects`,
+/// `apiserver_watch_cache_capacity`) and the events each keeps, summed per backing resource.
+fn cache_lines(stats: &[storage::watch_cache::CacheStats]) -> String {
+    let mut per: std::collections::BTreeMap<String, (usize, usize, usize)> = Default::default();
+    for s in stats {
+        // "/apis/helm.toolkit.fluxcd.io/v2/helmreleases" is resource "helmreleases.helm.toolkit.fluxcd.io".
+        let parts: Vec<&str> = s.path.trim_start_matches('/').split('/').collect();
+        let resource = match parts.as_slice() {
+            ["apis", group, _, plural] => format!("{plural}.{group}"),
+            [.., plural] => plural.to_string(),
+            [] => continue,
+        };
+        let e = per.entry(resource).or_default();
+        e.0 += s.objects;
+        e.1 += s.history;
+        e.2 += s.capacity;
+    }
+    let mut out = String::new();
+    let mut family = |name: &str, help: &str, value: fn(&(usize, usize, usize)) -> usize| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+        for (resource, v) in &per {
+            out.push_str(&format!("{name}{{resource=\"{resource}\"}} {}\n", value(v)));
+        }
+    };
+    family("apiserver_storage_objects", "Number of stored objects at the time of last check split by kind.", |v| v.0);
+    family("cozystack_watch_cache_history_events", "Events the watch caches keep in their history, by backing resource.", |v| v.1);
+    family("apiserver_watch_cache_capacity", "Total capacity of watch cache broken by resource type.", |v| v.2);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use storage::watch_cache::CacheStats;
+
+    #[test]
+    fn watch_caches_are_reported_per_backing_resource_before_the_end_of_the_exposition() {
+        let stats = |path: &str, objects, history| CacheStats { path: path.into(), objects, history, capacity: 100 };
+        let lines = super::cache_lines(&[
+            stats("/apis/helm.toolkit.fluxcd.io/v2/helmreleases", 7, 3),
+            stats("/apis/helm.toolkit.fluxcd.io/v2/helmreleases", 2, 1),
+            stats("/api/v1/namespaces", 4, 0),
+        ]);
+        assert!(lines.contains("apiserver_storage_objects{resource=\"helmreleases.helm.toolkit.fluxcd.io\"} 9\n"), "{lines}");
+        assert!(lines.contains("apiserver_storage_objects{resource=\"namespaces\"} 4\n"), "{lines}");
+        assert!(lines.contains("cozystack_watch_cache_history_events{resource=\"helmreleases.helm.toolkit.fluxcd.io\"} 4\n"), "{lines}");
+        assert!(lines.contains("apiserver_watch_cache_capacity{resource=\"namespaces\"} 100\n"), "{lines}");
+
+        let metrics = super::Metrics::default();
+        let fake = storage::backend::testing::FakeBackend::new();
+        metrics.observe_caches(fake.backend());
+        let text = metrics.encode();
+        assert!(text.contains("# TYPE apiserver_storage_objects gauge") && text.trim_end().ends_with("# EOF"), "{text}");
+    }
+}

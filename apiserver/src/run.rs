@@ -143,6 +143,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
     // from the authorization index, fed by its own watches.
     let rbac_index = storage::rbac_index::RbacIndex::new();
     tokio::spawn(storage::rbac_index::watch::run(rbac_index.clone(), backend.clone()));
+    state.metrics.observe_caches(store_backend.clone());
     let apps_cache = store_backend.watch_cache(&storage::backend::HELM_RELEASES, &storage::resources::application::cache_selector());
     let core = storage::resources::core_registries(&store_backend, rbac_index.clone());
     // WorkloadsReady and a Tenant's external IP count, recorded on the HelmReleases from monitors and Services.

@@ -14,6 +14,7 @@ use futures::stream::BoxStream;
 use serde_json::Value;
 
 pub use self::kube_client::KubeClient;
+use crate::batch::Batcher;
 use crate::watch_cache::{BackendSource, WatchCache, WatchCacheConfig, WatchCaches};
 
 /// A backing resource type (HelmRelease, Secret, Namespace, ...).
@@ -95,7 +96,7 @@ fn percent_encode(s: &str) -> String {
 }
 
 /// A backend failure: the backend's Status when it answered, or a transport error.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum BackendError {
     /// The backend answered with a Status.
     #[error("{}", .0.message)]
@@ -169,6 +170,7 @@ pub trait BackendClient: Send + Sync + 'static {
 pub struct Backend {
     client: Arc<dyn BackendClient>,
     caches: Arc<WatchCaches>,
+    lists: Arc<Batcher<String, Result<Arc<Value>, BackendError>>>,
 }
 
 impl Backend {
@@ -184,15 +186,41 @@ impl Backend {
 
     /// A backend over any client (a fake one in tests), with watch caches configured by `config`.
     pub fn over(client: Arc<dyn BackendClient>, config: WatchCacheConfig) -> Self {
-        Self { client, caches: Arc::new(WatchCaches::new(config)) }
+        Self { client, caches: Arc::new(WatchCaches::new(config)), lists: Arc::default() }
     }
 
     /// The watch cache of the `resource` objects matching `selector` in all namespaces, started on first use and
     /// shared by every caller of this backend (and its clones).
+    ///
+    /// The cached objects lack `metadata.managedFields`: the backend's own bookkeeping, a third of a HelmRelease,
+    /// that no served object or observation shows (a served object's managedFields live in an annotation).
     pub fn watch_cache(&self, resource: &BackingResource, selector: &str) -> Arc<WatchCache> {
-        self.caches.get_or_start((resource.path("", None), selector.to_string()), || {
-            Arc::new(BackendSource::new(self.client.clone(), resource.clone(), selector.to_string()))
+        self.cache_of(resource, selector, false)
+    }
+
+    /// As [`Backend::watch_cache`], with the objects whole: for objects handed on as they are (the
+    /// `namespaceObject` and `params` of admission policies).
+    pub fn watch_cache_of_whole_objects(&self, resource: &BackingResource, selector: &str) -> Arc<WatchCache> {
+        self.cache_of(resource, selector, true)
+    }
+
+    fn cache_of(&self, resource: &BackingResource, selector: &str, whole: bool) -> Arc<WatchCache> {
+        self.caches.get_or_start((resource.path("", None), selector.to_string(), whole), || {
+            Arc::new(BackendSource::new(self.client.clone(), resource.clone(), selector.to_string()).keeping_managed_fields(whole))
         })
+    }
+
+    /// LIST, as [`BackendClient::list`], batched with the identical lists asked at the same time (see
+    /// [`crate::batch`]): each caller gets an answer read after it asked, shared with the others.
+    pub async fn list_batched(&self, r: &BackingResource, ns: &str, q: &Query) -> Result<Arc<Value>, BackendError> {
+        let key = format!("{}{}", r.path(ns, None), q.encode());
+        let (client, r, ns, q) = (self.client.clone(), r.clone(), ns.to_string(), q.clone());
+        self.lists.read(key, move || async move { client.list(&r, &ns, &q).await.map(Arc::new) }).await
+    }
+
+    /// What each running watch cache holds.
+    pub fn watch_cache_stats(&self) -> Vec<crate::watch_cache::CacheStats> {
+        self.caches.stats()
     }
 
     /// The settings of the watch caches, which other watches (TenantNamespace) follow too.

@@ -17,6 +17,7 @@
 pub mod admission;
 pub mod app_status;
 pub mod backend;
+pub mod batch;
 pub mod catalog;
 pub mod definitions;
 pub mod error;

@@ -97,8 +97,8 @@ pub struct RequestContext {
 /// A list answer.
 #[derive(Debug, Clone, Default)]
 pub struct ObjectList {
-    /// The objects.
-    pub items: Vec<Value>,
+    /// The objects, shared with the watch cache they may come from (and with their JSON encoding).
+    pub items: Vec<SharedObject>,
     /// `metadata.resourceVersion` of the list.
     pub resource_version: String,
     /// `metadata.continue`.
@@ -180,6 +180,12 @@ pub trait Registry: TableConvertor {
 
     /// Reads one object.
     fn get<'a>(&'a self, ctx: &'a RequestContext, name: &'a str) -> BoxFuture<'a, Result<Value, StorageError>>;
+
+    /// Reads one object, shared with the watch cache where the registry has one (with its JSON encoding); by
+    /// default, [`Registry::get`] with nothing shared.
+    fn get_shared<'a>(&'a self, ctx: &'a RequestContext, name: &'a str) -> BoxFuture<'a, Result<SharedObject, StorageError>> {
+        Box::pin(async move { self.get(ctx, name).await.map(SharedObject::from) })
+    }
 
     /// Lists objects.
     fn list<'a>(&'a self, ctx: &'a RequestContext, opts: &'a ListOptions) -> BoxFuture<'a, Result<ObjectList, StorageError>>;

@@ -15,7 +15,7 @@ use crate::backend::{Backend, BackendError, Query};
 use crate::projection::{Projection, set_managed_fields};
 use crate::registry::{
     DeleteOptions, Deleted, EventStream, EventType, ListOptions, ObjectList, Registry, RequestContext, ResourceInfo, SharedEvent, SharedEventStream,
-    TableConvertor, WatchEvent, WriteOptions, WriteResult,
+    SharedObject, TableConvertor, WatchEvent, WriteOptions, WriteResult,
 };
 use crate::watch_cache::{ProjectionView, WatchCache};
 
@@ -49,8 +49,8 @@ impl<P: Projection> Store<P> {
 
     async fn list_from_backend(&self, namespace: &str, opts: &ListOptions) -> Result<ObjectList, StorageError> {
         let q = self.backend_query(opts, false)?;
-        let list = self.backend.list(self.projection.backing(), namespace, &q).await.map_err(|e| self.error(e, ""))?;
-        let items = list.get("items").and_then(Value::as_array).map(|a| a.iter().filter_map(|o| self.projection.served(o)).collect()).unwrap_or_default();
+        let list = self.backend.list_batched(self.projection.backing(), namespace, &q).await.map_err(|e| self.error(e, ""))?;
+        let items = list.get("items").and_then(Value::as_array).map(|a| a.iter().filter_map(|o| self.served(o)).collect()).unwrap_or_default();
         let meta = list.get("metadata");
         let text = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_str).unwrap_or_default().to_string();
         Ok(ObjectList {
@@ -59,6 +59,17 @@ impl<P: Projection> Store<P> {
             continue_token: text("continue"),
             remaining_item_count: meta.and_then(|m| m.get("remainingItemCount")).and_then(Value::as_i64),
         })
+    }
+
+    /// `backing` as served: the watch cache's translation when it holds that very version (translated once, and
+    /// JSON-encoded once, for every reader), else a fresh translation.
+    pub(crate) fn served(&self, backing: &Value) -> Option<SharedObject> {
+        let cached =
+            self.cache().zip(crate::watch_cache::entry::rv_of(backing)).and_then(|(cache, rv)| cache.entry_at(&crate::watch_cache::entry::key_of(backing), rv));
+        match cached {
+            Some(entry) => entry.served(&*self.view),
+            None => self.projection.served(backing).map(SharedObject::from),
+        }
     }
 
     /// The projection.
@@ -117,8 +128,14 @@ impl<P: Projection> Store<P> {
     }
 
     async fn live(&self, ns: &str, name: &str) -> Result<(Value, Value), StorageError> {
+        let (backing, obj) = self.live_shared(ns, name).await?;
+        Ok((backing, obj.value().clone()))
+    }
+
+    /// The backing object `name` read from the backend (a consistent read), and the object it serves.
+    async fn live_shared(&self, ns: &str, name: &str) -> Result<(Value, SharedObject), StorageError> {
         let backing = self.backend.get(self.projection.backing(), ns, &self.projection.backing_name(name)).await.map_err(|e| self.error(e, name))?;
-        let obj = self.projection.served(&backing).filter(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name));
+        let obj = self.served(&backing).filter(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name));
         match obj {
             Some(obj) => Ok((backing, obj)),
             None => Err(Status::not_found(&self.info_().group, &self.info_().plural, name).into()),
@@ -471,6 +488,10 @@ impl<P: Projection> Registry for Store<P> {
 
     fn get<'a>(&'a self, ctx: &'a RequestContext, name: &'a str) -> BoxFuture<'a, Result<Value, StorageError>> {
         Box::pin(async move { self.live(&ctx.namespace, name).await.map(|(_, obj)| obj) })
+    }
+
+    fn get_shared<'a>(&'a self, ctx: &'a RequestContext, name: &'a str) -> BoxFuture<'a, Result<SharedObject, StorageError>> {
+        Box::pin(async move { self.live_shared(&ctx.namespace, name).await.map(|(_, obj)| obj) })
     }
 
     fn list<'a>(&'a self, ctx: &'a RequestContext, opts: &'a ListOptions) -> BoxFuture<'a, Result<ObjectList, StorageError>> {

@@ -71,7 +71,7 @@ pub struct ValidatingWebhooks {
 impl ValidatingWebhooks {
     /// Watches the ValidatingWebhookConfigurations of the cluster behind `backend`.
     pub fn new(backend: &Backend, observer: Option<CallObserver>) -> Self {
-        Self { configs: backend.watch_cache(&VALIDATING_WEBHOOKS, ""), namespaces: backend.watch_cache(&NAMESPACES, ""), observer }
+        Self { configs: backend.watch_cache(&VALIDATING_WEBHOOKS, ""), namespaces: backend.watch_cache_of_whole_objects(&NAMESPACES, ""), observer }
     }
 
     /// Returns once the configurations are listed.
@@ -279,7 +279,7 @@ pub struct MutatingWebhooks {
 impl MutatingWebhooks {
     /// Watches the MutatingWebhookConfigurations of the cluster behind `backend`.
     pub fn new(backend: &Backend, observer: Option<CallObserver>) -> Self {
-        Self { configs: backend.watch_cache(&MUTATING_WEBHOOKS, ""), namespaces: backend.watch_cache(&NAMESPACES, ""), observer }
+        Self { configs: backend.watch_cache(&MUTATING_WEBHOOKS, ""), namespaces: backend.watch_cache_of_whole_objects(&NAMESPACES, ""), observer }
     }
 
     /// Returns once the configurations are listed.

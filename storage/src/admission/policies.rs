@@ -97,7 +97,7 @@ impl ValidatingPolicies {
         Self {
             policies: backend.watch_cache(&POLICIES, ""),
             bindings: backend.watch_cache(&BINDINGS, ""),
-            namespaces: backend.watch_cache(&NAMESPACES, ""),
+            namespaces: backend.watch_cache_of_whole_objects(&NAMESPACES, ""),
             backend,
             compiled_policies: Compiled::new(),
             compiled_bindings: Compiled::new(),
@@ -133,7 +133,7 @@ impl ValidatingPolicies {
                 Some(k) => Ok(k),
                 None => match self.resolver.resolve(&kind.api_version, &kind.kind).await {
                     Ok(r) => {
-                        let cache = self.backend.watch_cache(&r, "");
+                        let cache = self.backend.watch_cache_of_whole_objects(&r, "");
                         self.kinds.lock().unwrap_or_else(|e| e.into_inner()).insert(kind.clone(), (r.clone(), cache.clone()));
                         Ok((r, cache))
                     }

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use crate::StorageError;
 use crate::backend::{Backend, BackendError, BackingResource, Query};
-use crate::registry::{EventStream, EventType, ListOptions, ObjectList, Registry, RequestContext, ResourceInfo, TableConvertor, WatchEvent};
+use crate::registry::{EventStream, EventType, ListOptions, ObjectList, Registry, RequestContext, ResourceInfo, SharedObject, TableConvertor, WatchEvent};
 
 /// Field selectors Options support.
 pub const SELECTABLE_FIELDS: &[&str] = &["metadata.name", "metadata.namespace"];
@@ -148,7 +148,7 @@ impl Registry for OptionRegistry {
     fn list<'a>(&'a self, ctx: &'a RequestContext, opts: &'a ListOptions) -> BoxFuture<'a, Result<ObjectList, StorageError>> {
         Box::pin(async move {
             let items = self.options(&ctx.namespace, opts).await?;
-            Ok(ObjectList { items, resource_version: "0".into(), ..Default::default() })
+            Ok(ObjectList { items: items.into_iter().map(SharedObject::from).collect(), resource_version: "0".into(), ..Default::default() })
         })
     }
 

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::backend::testing::FakeBackend;
-use crate::registry::{DeleteOptions, Deleted, ListOptions, Registry};
+use crate::registry::{DeleteOptions, Deleted, ListOptions, Registry, SharedObject};
 use crate::store::Store;
 
 const NS: &str = "tenant-a";
@@ -51,7 +51,7 @@ async fn create_get_list_update_delete() {
     assert_eq!(store.get(&c, "web").await.unwrap(), created);
 
     let list = store.list(&c, &ListOptions::default()).await.unwrap();
-    assert_eq!(list.items, vec![created.clone()]);
+    assert_eq!(list.items, vec![SharedObject::from(created.clone())]);
 
     let mut changed = created.clone();
     changed["spec"] = json!({"egress": [{"toFQDNs": [{"matchName": "example.com"}]}]});

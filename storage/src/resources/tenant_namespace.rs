@@ -24,7 +24,7 @@ use serde_json::Value;
 use crate::StorageError;
 use crate::rbac_index::RbacIndex;
 use crate::rbac_index::rules::{TENANT_PREFIX, TenantNamespace};
-use crate::registry::{EventStream, ListOptions, ObjectList, Registry, RequestContext, ResourceInfo, TableConvertor};
+use crate::registry::{EventStream, ListOptions, ObjectList, Registry, RequestContext, ResourceInfo, SharedObject, TableConvertor};
 use crate::watch_cache::plan::parse_rv;
 
 /// The resource plural.
@@ -148,7 +148,8 @@ impl Registry for TenantNamespaceRegistry {
                 Some(name) => state.visible_namespace(&ctx.user, name).into_iter().cloned().collect(),
                 None => state.visible(&ctx.user),
             };
-            let items = items.iter().filter(|ns| selected(&opts.label_selector, &opts.field_selector, ns)).map(|ns| ns.object.clone()).collect();
+            let items =
+                items.iter().filter(|ns| selected(&opts.label_selector, &opts.field_selector, ns)).map(|ns| SharedObject::from(ns.object.clone())).collect();
             Ok(ObjectList { items, resource_version: latest.to_string(), ..Default::default() })
         })
     }

@@ -16,7 +16,7 @@ fn rv(obj: &Value) -> &str {
     obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default()
 }
 
-fn names(items: &[Value]) -> Vec<&str> {
+fn names(items: &[crate::registry::SharedObject]) -> Vec<&str> {
     items.iter().map(|o| o["metadata"]["name"].as_str().unwrap()).collect()
 }
 
@@ -261,4 +261,43 @@ async fn a_delete_with_another_uid_or_an_update_with_another_version_conflicts_a
     let s = store.update(&c, "db", stale, &w).await.unwrap_err().to_status();
     assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"), "{}", s.message);
     assert_eq!(store.get(&c, "db").await.unwrap(), created, "nothing changed");
+}
+
+#[tokio::test]
+async fn a_list_the_backend_answers_reuses_the_cached_translations() {
+    let fake = FakeBackend::new();
+    let store = postgres(&fake);
+    for name in ["a", "b"] {
+        store.create(&ctx(NS), pg(name, json!({})), &WriteOptions::default()).await.unwrap();
+    }
+    // From the cache (any resourceVersion, once it has synced: the first list starts it), then a page, which only
+    // the backend answers.
+    let any = ListOptions { resource_version: "0".into(), ..Default::default() };
+    store.list(&ctx(NS), &any).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let cached = loop {
+        let first = store.list(&ctx(NS), &any).await.unwrap().items;
+        let again = store.list(&ctx(NS), &any).await.unwrap().items;
+        if first.len() == 2 && first.iter().zip(&again).all(|(a, b)| a.ptr_eq(b)) {
+            break first;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the cache never served the list");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(names(&cached), ["a", "b"]);
+    let lists = |fake: &FakeBackend| fake.calls().iter().filter(|(verb, _)| *verb == "list").count();
+    let before = lists(&fake);
+    let paged = store.list(&ctx(NS), &ListOptions { limit: 10, ..Default::default() }).await.unwrap().items;
+    assert_eq!(lists(&fake), before + 1, "the page came from the backend");
+    for (from_backend, from_cache) in paged.iter().zip(&cached) {
+        assert!(from_backend.ptr_eq(from_cache), "the same version is translated and encoded once: {from_backend}");
+    }
+    // So does a get, read from the backend: it is answered with the cached translation of the same version.
+    let got = store.get_shared(&ctx(NS), "a").await.unwrap();
+    assert!(got.ptr_eq(&cached[0]), "{got}");
+    // A version the cache does not hold yet is translated afresh.
+    let mut changed = fake.object(&HELM_RELEASES, NS, "postgres-a").unwrap();
+    changed["metadata"]["resourceVersion"] = json!("999999");
+    changed["spec"]["values"]["replicas"] = json!(5);
+    assert!(store.served(&changed).is_some_and(|o| !o.ptr_eq(&cached[0]) && o["spec"]["replicas"] == json!(5)));
 }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::config::WatchCacheConfig;
 use super::plan::{self, Freshness, ListPlan, WatchPlan};
-use super::shared::{SharedEvent, SharedEventStream, SharedObject};
+use super::shared::{SharedEvent, SharedEventStream};
 use super::source::Source;
 use super::state::State;
 use super::view::{Filter, View};
@@ -117,6 +117,12 @@ impl WatchCache {
         (s.snapshot(""), s.rv())
     }
 
+    /// The cached entry of the backing object `key` if it is at resourceVersion `rv`: its translations can be
+    /// reused for a copy of that version read from the backend.
+    pub fn entry_at(&self, key: &super::entry::Key, rv: u64) -> Option<Arc<super::entry::Entry>> {
+        self.shared.read().get(key).filter(|e| e.rv == rv)
+    }
+
     /// A receiver that sees every change of the cache.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.shared.changed.subscribe()
@@ -186,7 +192,7 @@ impl WatchCache {
             (s.snapshot(namespace), s.rv())
         };
         let filter = Filter::new(namespace, opts);
-        let items = entries.iter().filter_map(|e| e.served(view)).filter(|o| filter.matches(o)).map(|o| o.value().clone()).collect();
+        let items = entries.iter().filter_map(|e| e.served(view)).filter(|o| filter.matches(o)).collect();
         Ok(Some(ObjectList { items, resource_version: rv.to_string(), ..Default::default() }))
     }
 
@@ -267,16 +273,33 @@ impl WatchCache {
             Ok(pos) => pos,
             Err(oldest) => return Ok(Err(Status::too_old_resource_version(rv, oldest))),
         };
-        let initial = list.items.into_iter().map(|o| Initial::Listed(SharedObject::from(o))).collect();
+        let initial = list.items.into_iter().map(Initial::Listed).collect();
         Ok(Ok(Start { initial, pos, rv, end_bookmark: plan.end_bookmark }))
     }
 }
+
+/// What one cache holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheStats {
+    /// The backing resource's path (`/apis/helm.toolkit.fluxcd.io/v2/helmreleases`).
+    pub path: String,
+    /// Current objects.
+    pub objects: usize,
+    /// Events in the history.
+    pub history: usize,
+    /// Events the history keeps at most.
+    pub capacity: usize,
+}
+
+/// What tells caches apart: the resource's path, the label selector, and whether objects are kept whole (with
+/// their managedFields).
+pub type CacheKey = (String, String, bool);
 
 /// The caches of one backend, one per backing resource and selector, started on first use.
 #[derive(Default)]
 pub struct WatchCaches {
     config: WatchCacheConfig,
-    caches: Mutex<HashMap<(String, String), Arc<WatchCache>>>,
+    caches: Mutex<HashMap<CacheKey, Arc<WatchCache>>>,
 }
 
 impl WatchCaches {
@@ -290,12 +313,24 @@ impl WatchCaches {
         &self.config
     }
 
+    /// What each running cache holds, for metrics.
+    pub fn stats(&self) -> Vec<CacheStats> {
+        let caches: Vec<_> = self.caches.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, c)| (k.0.clone(), c.clone())).collect();
+        caches
+            .into_iter()
+            .map(|(path, cache)| {
+                let s = cache.shared.read();
+                CacheStats { path, objects: s.len(), history: s.history_len(), capacity: cache.shared.config.history_size }
+            })
+            .collect()
+    }
+
     /// The cache named `key`, started with the source `make` builds if it is not running yet.
-    pub fn get_or_start(&self, key: (String, String), make: impl FnOnce() -> Arc<dyn Source>) -> Arc<WatchCache> {
+    pub fn get_or_start(&self, key: CacheKey, make: impl FnOnce() -> Arc<dyn Source>) -> Arc<WatchCache> {
         let mut caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
         caches
             .entry(key)
-            .or_insert_with_key(|(path, selector)| Arc::new(WatchCache::start(format!("{path}?labelSelector={selector}"), make(), self.config.clone())))
+            .or_insert_with_key(|(path, selector, _)| Arc::new(WatchCache::start(format!("{path}?labelSelector={selector}"), make(), self.config.clone())))
             .clone()
     }
 }

@@ -29,7 +29,7 @@ pub mod watcher;
 #[cfg(test)]
 mod tests;
 
-pub use cache::{WatchCache, WatchCaches};
+pub use cache::{CacheStats, WatchCache, WatchCaches};
 pub use config::WatchCacheConfig;
 pub use shared::{SharedEvent, SharedEventStream, SharedObject};
 pub use source::{BackendSource, Source};

@@ -43,6 +43,24 @@ impl From<Value> for SharedObject {
     }
 }
 
+impl PartialEq for SharedObject {
+    fn eq(&self, other: &Self) -> bool {
+        self.ptr_eq(other) || self.value() == other.value()
+    }
+}
+
+impl PartialEq<Value> for SharedObject {
+    fn eq(&self, other: &Value) -> bool {
+        self.value() == other
+    }
+}
+
+impl std::fmt::Display for SharedObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.value().fmt(f)
+    }
+}
+
 impl Deref for SharedObject {
     type Target = Value;
 

@@ -1,5 +1,6 @@
 //! Where a cache's objects come from: a backing resource of the backend (or, in tests, a scripted feed).
 
+use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use serde_json::Value;
@@ -28,6 +29,7 @@ pub struct BackendSource {
     backend: Arc<dyn BackendClient>,
     resource: BackingResource,
     selector: String,
+    keep_managed_fields: bool,
 }
 
 /// Objects per page when listing.
@@ -36,7 +38,18 @@ const PAGE: &str = "500";
 impl BackendSource {
     /// The objects of `resource` matching `selector`, read through `backend`.
     pub fn new(backend: Arc<dyn BackendClient>, resource: BackingResource, selector: String) -> Self {
-        Self { backend, resource, selector }
+        Self { backend, resource, selector, keep_managed_fields: false }
+    }
+
+    /// Whether objects keep their `metadata.managedFields` (dropped by default: the backend's bookkeeping takes
+    /// much of an object's memory and no reader of the cache needs it).
+    pub fn keeping_managed_fields(mut self, keep: bool) -> Self {
+        self.keep_managed_fields = keep;
+        self
+    }
+
+    fn trim(&self, object: Value) -> Value {
+        if self.keep_managed_fields { object } else { without_managed_fields(object) }
     }
 
     fn rv_of_list(list: &Value) -> Result<u64, BackendError> {
@@ -56,7 +69,7 @@ impl Source for BackendSource {
                     rv = Self::rv_of_list(&page)?;
                 }
                 if let Some(Value::Array(more)) = page.get_mut("items").map(Value::take) {
-                    items.extend(more);
+                    items.extend(more.into_iter().map(|o| self.trim(o)));
                 }
                 continue_token = page.pointer("/metadata/continue").and_then(Value::as_str).unwrap_or_default().to_string();
                 if continue_token.is_empty() {
@@ -69,7 +82,9 @@ impl Source for BackendSource {
     fn watch(&self, from: u64) -> BoxFuture<'_, Result<BoxStream<'static, Result<RawEvent, BackendError>>, BackendError>> {
         Box::pin(async move {
             let q = Query::default().set("labelSelector", self.selector.clone()).set("resourceVersion", from.to_string()).set("allowWatchBookmarks", "true");
-            self.backend.watch(&self.resource, "", &q).await
+            let keep = self.keep_managed_fields;
+            let events = self.backend.watch(&self.resource, "", &q).await?;
+            Ok(if keep { events } else { events.map(|e| e.map(|(t, o)| (t, without_managed_fields(o)))).boxed() })
         })
     }
 
@@ -79,4 +94,12 @@ impl Source for BackendSource {
             Self::rv_of_list(&self.backend.list(&self.resource, "", &q).await?)
         })
     }
+}
+
+/// `object` without `metadata.managedFields`.
+fn without_managed_fields(mut object: Value) -> Value {
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+    }
+    object
 }

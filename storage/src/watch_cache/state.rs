@@ -124,6 +124,16 @@ impl State {
         self.first_seq + self.history.len() as u64
     }
 
+    /// Number of current objects.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// True when there is no object.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
     /// Number of events kept.
     pub fn history_len(&self) -> usize {
         self.history.len()
@@ -230,6 +240,11 @@ impl State {
         let events: Vec<_> = self.history.range(start.min(end)..end).cloned().collect();
         let caught_up = (end == self.history.len()).then_some(self.rv);
         Read::Events { next: pos.seq + events.len() as u64, events, caught_up }
+    }
+
+    /// The current entry of `key`, if any.
+    pub fn get(&self, key: &Key) -> Option<Arc<Entry>> {
+        self.objects.get(key).cloned()
     }
 
     /// The current objects in `namespace` ("" for all), in key order.

@@ -2,11 +2,15 @@
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
+use futures::StreamExt;
 use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
 use serde_json::{Value, json};
-use storage::registry::{ObjectList, Registry};
+use storage::registry::{ObjectList, Registry, SharedObject};
 
-use crate::body::{Body, respond};
+use crate::body::{Body, BoxError, full, respond};
 use crate::negotiate::Representation;
 
 /// What a client asked to receive, and how.
@@ -49,7 +53,7 @@ impl<'a> Encoder<'a> {
     /// One object in the chosen representation.
     pub fn object(&self, reg: &dyn Registry, obj: &Value) -> Value {
         match self.repr {
-            Representation::Table => self.table(reg, std::slice::from_ref(obj), &ObjectList::default(), true),
+            Representation::Table => self.table(reg, std::iter::once(obj), &ObjectList::default(), true),
             Representation::PartialMetadata => partial(obj),
             _ => obj.clone(),
         }
@@ -58,29 +62,53 @@ impl<'a> Encoder<'a> {
     /// A list in the chosen representation.
     pub fn list(&self, reg: &dyn Registry, list: &ObjectList) -> Value {
         match self.repr {
-            Representation::Table => self.table(reg, &list.items, list, true),
+            Representation::Table => self.table(reg, list.items.iter().map(|o| o.value()), list, true),
             Representation::PartialMetadata => {
-                json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta(list), "items": list.items.iter().map(partial).collect::<Vec<_>>()})
+                json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta(list), "items": list.items.iter().map(|o| partial(o)).collect::<Vec<_>>()})
             }
             _ => {
                 let i = reg.info();
-                json!({"apiVersion": i.api_version(), "kind": format!("{}List", i.kind), "metadata": list_meta(list), "items": list.items})
+                let items: Vec<&Value> = list.items.iter().map(|o| o.value()).collect();
+                json!({"apiVersion": i.api_version(), "kind": format!("{}List", i.kind), "metadata": list_meta(list), "items": items})
             }
         }
+    }
+
+    /// A 200 response carrying `list`. A JSON list is written from its items' shared encodings (made once per
+    /// object version and reused by every list and watch) and streamed in chunks, so that no copy of the whole
+    /// list is built: its bytes are those serde_json writes for the same list (keys in sorted order).
+    pub fn respond_list(&self, reg: &dyn Registry, list: ObjectList) -> Response<Body> {
+        if self.repr != Representation::Json {
+            return self.respond(StatusCode::OK, &self.list(reg, &list), &[]);
+        }
+        let i = reg.info();
+        let mut head = Vec::with_capacity(128);
+        head.extend_from_slice(br#"{"apiVersion":"#);
+        head.extend_from_slice(&serde_json::to_vec(&i.api_version()).unwrap_or_default());
+        head.extend_from_slice(br#","items":["#);
+        let mut tail = Vec::with_capacity(128);
+        tail.extend_from_slice(br#"],"kind":"#);
+        tail.extend_from_slice(&serde_json::to_vec(&format!("{}List", i.kind)).unwrap_or_default());
+        tail.extend_from_slice(br#","metadata":"#);
+        tail.extend_from_slice(&serde_json::to_vec(&list_meta(&list)).unwrap_or_default());
+        tail.push(b'}');
+        let chunks = ListChunks { head: Some(Bytes::from(head)), items: list.items.into_iter(), first: true, tail: Some(Bytes::from(tail)) };
+        let mut r = Response::new(chunks.into_body());
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        r
     }
 
     /// A watch event's object in the chosen representation; Tables carry column definitions only in the first.
     pub fn event_object(&self, reg: &dyn Registry, obj: &Value, first: bool) -> Value {
         match self.repr {
-            Representation::Table => self.table(reg, std::slice::from_ref(obj), &ObjectList::default(), first),
+            Representation::Table => self.table(reg, std::iter::once(obj), &ObjectList::default(), first),
             Representation::PartialMetadata => partial(obj),
             _ => obj.clone(),
         }
     }
 
-    fn table(&self, reg: &dyn Registry, items: &[Value], list: &ObjectList, headers: bool) -> Value {
+    fn table<'v>(&self, reg: &dyn Registry, items: impl Iterator<Item = &'v Value>, list: &ObjectList, headers: bool) -> Value {
         let rows: Vec<Value> = items
-            .iter()
             .map(|o| {
                 let mut row = json!({"cells": reg.cells(o)});
                 match self.include_object {
@@ -93,6 +121,54 @@ impl<'a> Encoder<'a> {
             .collect();
         let columns = if headers { serde_json::to_value(reg.columns()).unwrap_or_default() } else { json!([]) };
         json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta(list), "columnDefinitions": columns, "rows": rows})
+    }
+}
+
+/// Bytes of a list answer: its head, its items' shared encodings separated by commas, gathered into chunks of
+/// about [`LIST_CHUNK`] bytes, and its tail.
+struct ListChunks {
+    head: Option<Bytes>,
+    items: std::vec::IntoIter<SharedObject>,
+    first: bool,
+    tail: Option<Bytes>,
+}
+
+/// Bytes gathered per chunk of a streamed list: large enough that framing costs nothing, small enough that a
+/// list in flight holds little besides the shared items.
+const LIST_CHUNK: usize = 64 * 1024;
+
+impl ListChunks {
+    /// The next chunk, or None at the end.
+    fn next_chunk(&mut self) -> Option<Bytes> {
+        let mut buf = Vec::new();
+        if let Some(head) = self.head.take() {
+            buf.extend_from_slice(&head);
+        }
+        while buf.len() < LIST_CHUNK {
+            let Some(item) = self.items.next() else { break };
+            if !self.first {
+                buf.push(b',');
+            }
+            self.first = false;
+            buf.extend_from_slice(item.json());
+        }
+        if buf.len() < LIST_CHUNK
+            && let Some(tail) = self.tail.take()
+        {
+            buf.extend_from_slice(&tail);
+        }
+        (!buf.is_empty()).then(|| Bytes::from(buf))
+    }
+
+    /// The body: one full body when the list fits one chunk (it then has a Content-Length), else a stream.
+    fn into_body(mut self) -> Body {
+        let first = self.next_chunk().unwrap_or_default();
+        if self.tail.is_none() {
+            return full(first);
+        }
+        let rest = futures::stream::unfold(self, |mut chunks| async move { chunks.next_chunk().map(|c| (c, chunks)) });
+        let frames = futures::stream::iter([first]).chain(rest).map(|c| Ok::<_, BoxError>(Frame::data(c)));
+        StreamBody::new(frames).boxed_unsync()
     }
 }
 

@@ -122,13 +122,17 @@ async fn dispatch(
     let reg = &*registry;
     match info.verb.as_str() {
         "get" => {
-            let obj = reg.get(&ctx, &info.name).await.map_err(status_of)?;
+            let obj = reg.get_shared(&ctx, &info.name).await.map_err(status_of)?;
+            if repr == crate::negotiate::Representation::Json {
+                // The object's one encoding, shared with every list and watch that sends this version.
+                return Ok(crate::body::respond(StatusCode::OK, "application/json", obj.json().clone()));
+            }
             Ok(enc.respond(StatusCode::OK, &enc.object(reg, &obj), &[]))
         }
         "list" => {
             let opts = list_options_for(&q, info)?;
             let list = reg.list(&ctx, &opts).await.map_err(status_of)?;
-            Ok(enc.respond(StatusCode::OK, &enc.list(reg, &list), &[]))
+            Ok(enc.respond_list(reg, list))
         }
         "watch" => {
             let opts = list_options_for(&q, info)?;
@@ -173,7 +177,7 @@ async fn dispatch(
             let list_opts = params::list_options(&q)?;
             let opts = params::delete_options(&q, raw_query.as_deref(), &body)?;
             let out = delete_collection(reg, &ctx, &list_opts, &opts).await?;
-            Ok(enc.respond(StatusCode::OK, &enc.list(reg, &out), &[]))
+            Ok(enc.respond_list(reg, out))
         }
         other => Err(Status::method_not_allowed(format!("{other} is not supported"))),
     }
@@ -193,7 +197,7 @@ async fn delete_collection(
         let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
         let item_ctx = RequestContext { namespace: ns.to_string(), in_collection: true, ..ctx.clone() };
         match reg.delete(&item_ctx, name, opts).await {
-            Ok(Deleted::Gone(o) | Deleted::Pending(o)) => deleted.push(o),
+            Ok(Deleted::Gone(o) | Deleted::Pending(o)) => deleted.push(o.into()),
             // Someone else deleted it meanwhile: the goal is reached.
             Err(e) if e.to_status().code == 404 => {}
             Err(e) => return Err(e.to_status()),

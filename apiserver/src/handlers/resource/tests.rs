@@ -105,7 +105,7 @@ fn selecting(selector: &str) -> ListOptions {
     ListOptions { label_selector: apis::selector::LabelSelector::parse(selector).unwrap(), ..Default::default() }
 }
 
-fn names(items: &[Value]) -> Vec<&str> {
+fn names(items: &[storage::registry::SharedObject]) -> Vec<&str> {
     items.iter().map(|o| o["metadata"]["name"].as_str().unwrap()).collect()
 }
 
@@ -131,4 +131,37 @@ async fn deletecollection_deletes_what_the_list_selects() {
     fake.fail_next("delete", status_error(500, "InternalError", "etcd is down"));
     let s = delete_collection(&*reg, &ctx(), &selecting("team=x"), &DeleteOptions::default()).await.unwrap_err();
     assert_eq!(s.code, 503, "any other failure stops it");
+}
+
+/// The bytes of a JSON list response, whether one chunk or streamed.
+async fn list_bytes(reg: &dyn Registry, list: storage::registry::ObjectList) -> (Vec<u8>, bool) {
+    use http_body_util::BodyExt;
+    let enc = super::encode::Encoder { repr: crate::negotiate::Representation::Json, include_object: "Metadata" };
+    let resp = enc.respond_list(reg, list);
+    let sized = hyper::body::Body::size_hint(resp.body()).exact().is_some();
+    (resp.into_body().collect().await.unwrap().to_bytes().to_vec(), sized)
+}
+
+#[tokio::test]
+async fn a_json_list_is_written_from_the_shared_encodings_as_serde_json_writes_it() {
+    let fake = FakeBackend::new();
+    let reg = postgres(&fake);
+    // Small: one body with a length. Large (past one chunk): streamed. Both byte for byte the encoding of the
+    // same list as one value.
+    for (count, streamed) in [(0, false), (3, false), (400, true)] {
+        let items: Vec<Value> = (0..count).map(|i| json!({"apiVersion": "apps.cozystack.io/v1alpha1", "kind": "Postgres", "metadata": {"name": format!("db-{i}"), "namespace": NS}, "spec": {"text": "x".repeat(200)}})).collect();
+        let list = storage::registry::ObjectList {
+            items: items.iter().cloned().map(Into::into).collect(),
+            resource_version: "42".into(),
+            continue_token: if count > 0 { "next".into() } else { String::new() },
+            remaining_item_count: (count > 0).then_some(7),
+        };
+        let expected = {
+            let enc = super::encode::Encoder { repr: crate::negotiate::Representation::Json, include_object: "Metadata" };
+            serde_json::to_vec(&enc.list(&*reg, &list)).unwrap()
+        };
+        let (bytes, sized) = list_bytes(&*reg, list).await;
+        assert_eq!(String::from_utf8(bytes).unwrap(), String::from_utf8(expected).unwrap(), "{count} items");
+        assert_eq!(sized, !streamed, "{count} items");
+    }
 }

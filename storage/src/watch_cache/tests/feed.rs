@@ -235,7 +235,7 @@ pub async fn cache(history_size: usize) -> (Arc<Feed>, Arc<WatchCache>) {
     let feed = Arc::new(Feed::default());
     let caches = WatchCaches::new(config(history_size));
     let source = feed.clone();
-    let cache = caches.get_or_start(("things".into(), String::new()), move || source);
+    let cache = caches.get_or_start(("things".into(), String::new(), false), move || source);
     cache.synced().await;
     (feed, cache)
 }

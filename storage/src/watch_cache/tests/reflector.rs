@@ -82,3 +82,31 @@ async fn an_unreachable_backend_is_retried_until_it_answers() {
     feed.set_down(false);
     assert_eq!(take(&mut w, 1).await, [(EventType::Added, "a".into(), a.to_string())]);
 }
+
+/// Caches of the backend keep objects without the backend's managedFields (listed or watched), unless asked for
+/// whole objects.
+#[tokio::test]
+async fn backend_caches_drop_managed_fields_unless_whole_objects_are_asked_for() {
+    use crate::admission::policies::NAMESPACES;
+    use crate::backend::testing::FakeBackend;
+    let fake = FakeBackend::new();
+    let backend = fake.backend();
+    let namespace = |name: &str| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "managedFields": [{"manager": "kubectl"}]}});
+    fake.put(&NAMESPACES, namespace("listed"));
+    let (compact, whole) = (backend.watch_cache(&NAMESPACES, ""), backend.watch_cache_of_whole_objects(&NAMESPACES, ""));
+    compact.synced().await;
+    whole.synced().await;
+    fake.put(&NAMESPACES, namespace("watched"));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while compact.objects().0.len() < 2 || whole.objects().0.len() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "both caches see the second namespace");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    for e in compact.objects().0 {
+        assert!(e.object.pointer("/metadata/managedFields").is_none(), "{}", e.object);
+        assert!(e.object.pointer("/metadata/name").is_some());
+    }
+    for e in whole.objects().0 {
+        assert_eq!(e.object.pointer("/metadata/managedFields"), Some(&json!([{"manager": "kubectl"}])));
+    }
+}

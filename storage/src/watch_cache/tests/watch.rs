@@ -149,7 +149,7 @@ async fn a_consistent_watch_the_cache_cannot_prove_fresh_starts_from_the_backend
     // lists (here, a list at `x` naming one object), and changes after `x` follow from the cache.
     let x = feed.elsewhere();
     let listed = json!({"apiVersion": "test.io/v1", "kind": "Pg", "metadata": {"namespace": "ns", "name": "from-backend", "resourceVersion": a.to_string()}});
-    let list = ObjectList { items: vec![listed], resource_version: x.to_string(), ..Default::default() };
+    let list = ObjectList { items: vec![listed.into()], resource_version: x.to_string(), ..Default::default() };
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let mut w = watch(&cache, &view, "ns", "sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true", Some(list)).await;
     assert_eq!(take(&mut w, 1).await, [added("from-backend", a)]);
