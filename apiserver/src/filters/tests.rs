@@ -20,6 +20,10 @@ fn state(limits: Limits) -> Arc<ServerState> {
 }
 
 fn unready_state(limits: Limits) -> Arc<ServerState> {
+    state_with(limits, false)
+}
+
+fn state_with(limits: Limits, access_log: bool) -> Arc<ServerState> {
     let (_tx, rx) = tokio::sync::watch::channel(false);
     Arc::new(ServerState {
         authenticator: Authenticator::new(Arc::new(ArcSwap::from_pointee(AuthenticationConfig::default())), None, true),
@@ -32,6 +36,7 @@ fn unready_state(limits: Limits) -> Arc<ServerState> {
         openapi: Default::default(),
         shutdown: rx,
         ready: Default::default(),
+        access_log,
     })
 }
 
@@ -178,4 +183,50 @@ async fn an_unknown_health_check_is_a_404_status_naming_the_checks() {
     let (code, s) = status_of(crate::handlers::health::check(&state, &req, &["healthz", "status"])).await;
     assert_eq!((code, s["kind"].as_str(), s["code"].as_u64()), (StatusCode::NOT_FOUND, Some("Status"), Some(404)));
     assert_eq!(s["message"], "there is no healthz check \"status\"; the checks are: ping, informer-sync");
+}
+
+/// Records the level and target of every event that passes the filter of the subscriber it is part of.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<(tracing::Level, String)>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Captured {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+        self.0.lock().unwrap().push((*event.metadata().level(), event.metadata().target().to_string()));
+    }
+}
+
+/// Runs one request through the chain under the filter the binary uses by default (`info`), and returns
+/// the events that passed it.
+async fn events_of_one_request(access_log: bool, filter: &str) -> Vec<(tracing::Level, String)> {
+    use tracing_subscriber::layer::SubscriberExt;
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::registry().with(captured.clone().with_filter(tracing_subscriber::EnvFilter::new(filter)));
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let mut state = state_with(limits(), access_log);
+    Arc::get_mut(&mut state).unwrap().ready.store(true, std::sync::atomic::Ordering::Relaxed);
+    let svc = build_handler_chain(
+        state,
+        HttpService::new(tower::service_fn(|_req| async { Ok::<_, std::convert::Infallible>(body::respond(StatusCode::OK, "text/plain", "ok")) })),
+    );
+    tracing::info!("serving");
+    let resp = svc.oneshot(get("/apis/apps.cozystack.io/v1alpha1/namespaces/a/postgreses")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    captured.0.lock().unwrap().clone()
+}
+
+use tracing_subscriber::Layer as _;
+
+#[tokio::test]
+async fn requests_are_logged_at_debug_unless_the_access_log_is_on() {
+    let request_lines = |events: &[(tracing::Level, String)]| events.iter().filter(|(_, t)| t == "request").map(|(l, _)| *l).collect::<Vec<_>>();
+
+    let default = events_of_one_request(false, "info").await;
+    assert!(default.iter().any(|(l, t)| *l == tracing::Level::INFO && t.starts_with("apiserver")), "startup lines still show: {default:?}");
+    assert!(request_lines(&default).is_empty(), "no per-request line at info by default");
+
+    let debug = events_of_one_request(false, "debug").await;
+    assert_eq!(request_lines(&debug), vec![tracing::Level::DEBUG], "the per-request line is a debug event");
+
+    let access_log = events_of_one_request(true, "info").await;
+    assert_eq!(request_lines(&access_log), vec![tracing::Level::INFO], "--access-log logs it at info");
 }
