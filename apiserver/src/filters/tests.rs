@@ -230,3 +230,80 @@ async fn requests_are_logged_at_debug_unless_the_access_log_is_on() {
     let access_log = events_of_one_request(true, "info").await;
     assert_eq!(request_lines(&access_log), vec![tracing::Level::INFO], "--access-log logs it at info");
 }
+
+const APPS: &str = "/apis/apps.cozystack.io/v1alpha1/namespaces/a/postgreses";
+
+/// A JSON-looking body of `n` bytes.
+fn list_bytes(n: usize) -> Vec<u8> {
+    let item = br#"{"metadata":{"name":"db-0000","namespace":"tenant-a"},"spec":{"replicas":2}},"#;
+    item.iter().copied().cycle().take(n).collect()
+}
+
+async fn fetch(svc: HttpService, path: &str, accept_encoding: Option<&str>) -> (http::HeaderMap, bytes::Bytes) {
+    let mut req = Request::get(path);
+    if let Some(a) = accept_encoding {
+        req = req.header("accept-encoding", a);
+    }
+    let resp = svc.oneshot(req.body(body::empty()).unwrap()).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let headers = resp.headers().clone();
+    (headers, resp.into_body().collect().await.unwrap().to_bytes())
+}
+
+fn gunzip(b: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(b).read_to_end(&mut out).unwrap();
+    out
+}
+
+fn serving(bytes: Vec<u8>, streamed: bool) -> HttpService {
+    let bytes = bytes::Bytes::from(bytes);
+    chain(limits(), move |_req| {
+        let bytes = bytes.clone();
+        async move {
+            let body = if streamed {
+                // Small frames, as a streaming list encoder writes them.
+                let frames: Vec<_> = bytes.chunks(1000).map(|c| Ok::<_, body::BoxError>(hyper::body::Frame::data(bytes::Bytes::copy_from_slice(c)))).collect();
+                http_body_util::StreamBody::new(futures::stream::iter(frames)).boxed_unsync()
+            } else {
+                body::full(bytes)
+            };
+            let mut r = Response::new(body);
+            r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+            r
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_large_list_is_gzipped_and_decompresses_to_the_same_bytes() {
+    let large = list_bytes(super::compress::GZIP_THRESHOLD_BYTES * 3 + 17);
+    for streamed in [false, true] {
+        let (headers, got) = fetch(serving(large.clone(), streamed), APPS, Some("deflate, gzip")).await;
+        assert_eq!(headers["content-encoding"], "gzip", "streamed: {streamed}");
+        assert_eq!(headers["vary"], "Accept-Encoding");
+        assert!(!headers.contains_key("content-length"));
+        assert!(got.len() < large.len() / 4, "{} bytes compressed to {}", large.len(), got.len());
+        assert_eq!(gunzip(&got), large, "streamed: {streamed}");
+    }
+}
+
+#[tokio::test]
+async fn small_bodies_watches_and_clients_without_gzip_get_plain_bytes() {
+    let at_threshold = list_bytes(super::compress::GZIP_THRESHOLD_BYTES);
+    let large = list_bytes(super::compress::GZIP_THRESHOLD_BYTES * 2);
+    for streamed in [false, true] {
+        let (h, got) = fetch(serving(at_threshold.clone(), streamed), APPS, Some("gzip")).await;
+        assert!(!h.contains_key("content-encoding") && !h.contains_key("vary"), "not above the threshold");
+        assert_eq!(got, at_threshold);
+        let (h, got) = fetch(serving(large.clone(), streamed), &format!("{APPS}?watch=true"), Some("gzip")).await;
+        assert!(!h.contains_key("content-encoding"), "a watch");
+        assert_eq!(got, large);
+        let (h, got) = fetch(serving(large.clone(), streamed), APPS, None).await;
+        assert!(!h.contains_key("content-encoding"), "no Accept-Encoding");
+        assert_eq!(got, large);
+        let (h, _) = fetch(serving(large.clone(), streamed), APPS, Some("br")).await;
+        assert!(!h.contains_key("content-encoding"), "only other encodings");
+    }
+}
