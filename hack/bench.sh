@@ -12,7 +12,21 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
+# Prerequisites first, so that a missing tool stops the run at once rather than deep in a build.
+for a in "$@"; do [[ $a == -h || $a == --help ]] && HELP=1; done
+if [[ -z ${PROTOC:-} ]] && ! command -v protoc >/dev/null; then
+  die "protoc is missing: the benchmark's etcd client compiles etcd's protos. Install it as .ci/run does
+  (apt-get install -y protobuf-compiler), or point PROTOC at a protoc binary."
+fi
+if [[ -z ${HELP:-} ]] && ! { pid_alive kube-apiserver && pid_alive cozystack-api; }; then
+  command -v go >/dev/null || die "Go 1.26+ is missing: hack/install.sh builds the control plane (etcd, kube-apiserver,
+  kube-controller-manager, kubectl) from Go modules; install Go, or start a control plane with hack/up.sh first."
+  say "checking the control plane binaries (hack/install.sh; a cold build takes 15-30 minutes)"
+  "$ROOT/hack/install.sh" >/dev/null || die "hack/install.sh could not build the control plane binaries"
+fi
+
 PROFILE=${COZY_BENCH_PROFILE:-release}
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 case $PROFILE in
   release) CARGO_PROFILE=(--release) ;;
   debug) CARGO_PROFILE=() ;;
@@ -20,10 +34,8 @@ case $PROFILE in
 esac
 say "building the benchmark ($PROFILE)"
 nice cargo build "${CARGO_PROFILE[@]}" -p bench >&2
-BENCH=$ROOT/target/$PROFILE/cozystack-bench
-for a in "$@"; do
-  [[ $a == -h || $a == --help ]] && exec "$BENCH" --help
-done
+BENCH=$TARGET/$PROFILE/cozystack-bench
+[[ -n ${HELP:-} ]] && exec "$BENCH" --help
 
 if pid_alive kube-apiserver && pid_alive cozystack-api; then
   say "using the running control plane in $STATE"
@@ -31,7 +43,7 @@ else
   if [[ -z ${COZY_API_BIN:-} ]]; then
     say "building cozystack-api ($PROFILE)"
     nice cargo build "${CARGO_PROFILE[@]}" --bin cozystack-api >&2
-    export COZY_API_BIN=$ROOT/target/$PROFILE/cozystack-api
+    export COZY_API_BIN=$TARGET/$PROFILE/cozystack-api
   fi
   say "starting a control plane in $STATE"
   trap '"$ROOT/hack/down.sh" || true' EXIT
