@@ -3,7 +3,10 @@
 # backing HelmReleases, and etcd) on the local control plane, and writes docs/benchmarks.md and
 # docs/benchmarks-latency.svg. See docs/benchmarks.md for what is measured.
 #
-#   hack/bench.sh [N...] [options]     default N: 1000 10000; options: hack/bench.sh --help
+#   hack/bench.sh [N...] [options]     default N: 1000 10000 (30000 works too); options: hack/bench.sh --help
+#
+# COZY_BENCH_FANOUT=1 also runs bench_watch afterwards (1 and 1,000 watchers; COZY_BENCH_WATCHERS and
+# COZY_BENCH_EVENTS change that), which writes the "Watch fan-out" section with the memory per watcher.
 #
 # Uses the control plane of hack/up.sh if it runs (COZY_STATE_DIR, default .local, and the other settings of
 # hack/lib.sh); otherwise starts one and stops it at the end. Builds cozystack-api and the benchmark in release
@@ -51,3 +54,7 @@ else
   COZY_HELM_CONTROLLER=${COZY_HELM_CONTROLLER:-0} "$ROOT/hack/up.sh" >/dev/null
 fi
 "$BENCH" --state "$STATE" "$@"
+if [[ ${COZY_BENCH_FANOUT:-0} == 1 ]]; then
+  say "watch fan-out (bench_watch)"
+  COZY_E2E_STATE_DIR=$STATE "$TARGET/$PROFILE/bench_watch"
+fi
