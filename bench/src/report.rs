@@ -366,13 +366,22 @@ fn render_growth(s: &mut String, runs: &[Run]) {
         let ratio = if small.p50_ms > 0.0 { format!("{:.2}", large.p50_ms / small.p50_ms) } else { "-".into() };
         let _ = writeln!(
             s,
-            "| {} | {conc} | {} | {} | {} | {ratio} | {:.3} |",
+            "| {} | {conc} | {} | {} | {} | {ratio} | {} |",
             op.label(),
             t.label(),
             ms(small.p50_ms),
             ms(large.p50_ms),
-            (large.p50_ms - small.p50_ms) / per_thousand
+            slope((large.p50_ms - small.p50_ms) / per_thousand)
         );
+    }
+}
+
+/// Milliseconds per 1,000 apps, with the digits that matter; negative when a measurement got faster.
+fn slope(v: f64) -> String {
+    match v.abs() {
+        a if a >= 100.0 => format!("{v:.0}"),
+        a if a >= 10.0 => format!("{v:.1}"),
+        _ => format!("{v:.3}"),
     }
 }
 
