@@ -82,6 +82,10 @@ struct Args {
     /// needs about half a GiB per list of 10,000 CRD objects in flight.
     #[arg(long, default_value_t = 25.0)]
     min_available_memory: f64,
+    /// A shell command run while the measurements of each N run: started after loading, sent SIGINT when they
+    /// end, and waited for (hack/profile.sh runs `perf record` so).
+    #[arg(long)]
+    during: Option<String>,
 }
 
 #[tokio::main]
@@ -153,7 +157,17 @@ async fn main() -> Result<()> {
         }
         let after_load = (setup::memory(&c, "cozystack-api")?, setup::memory(&c, "kube-apiserver")?);
 
-        measure_all(&c, &args, &mut run, n).await?;
+        let during = match &args.during {
+            Some(cmd) => Some(std::process::Command::new("sh").arg("-c").arg(cmd).spawn().with_context(|| format!("starting {cmd:?}"))?),
+            None => None,
+        };
+        let measured = measure_all(&c, &args, &mut run, n).await;
+        if let Some(mut child) = during {
+            let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+            let status = child.wait()?;
+            say(format!("--during command ended ({status})"));
+        }
+        measured?;
 
         let peak = (setup::memory(&c, "cozystack-api")?, setup::memory(&c, "kube-apiserver")?);
         run.ours = [idle.0, after_load.0, peak.0];
