@@ -86,6 +86,10 @@ pub struct Flags {
     /// Log format: text or json.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+    /// Log every request at info level (target `request`); without it the per-request line is a debug event,
+    /// as kube-apiserver logs requests only at higher verbosity.
+    #[arg(long)]
+    pub access_log: bool,
     /// Groups treated as cluster admins by admission (reserved label and annotation keys).
     #[arg(
         long,
@@ -141,6 +145,9 @@ mod tests {
         assert_eq!(f.secure_port, 443);
         assert_eq!(f.helmrelease_interval, Duration::from_secs(300));
         assert_eq!(f.authorization_always_allow_paths, vec!["/healthz", "/readyz", "/livez"]);
+        assert!(!f.access_log);
+        let f = Flags::try_parse_from(["cozystack-api", "--tls-cert-file=c", "--tls-private-key-file=k", "--access-log"]).unwrap();
+        assert!(f.access_log);
         let bad = Flags::try_parse_from(["cozystack-api", "--tls-cert-file=c", "--tls-private-key-file=k", "--helmrelease-interval=0s"]);
         assert!(bad.unwrap_err().to_string().contains("must be > 0"));
         let bad = Flags::try_parse_from(["cozystack-api", "--tls-cert-file=c", "--tls-private-key-file=k", "--request-timeout=soon"]);

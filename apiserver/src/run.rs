@@ -115,6 +115,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         openapi: Default::default(),
         shutdown: shutdown_rx.clone(),
         ready: Default::default(),
+        access_log: flags.access_log,
     });
 
     let handler_state = state.clone();

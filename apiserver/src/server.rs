@@ -40,6 +40,8 @@ pub struct ServerState {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// True once the server is ready to serve (caches synced).
     pub ready: std::sync::atomic::AtomicBool,
+    /// Log each request at info (`--access-log`) rather than debug.
+    pub access_log: bool,
 }
 
 /// Accepts connections until `shutdown` flips, then lets in-flight requests finish for up to `grace`.

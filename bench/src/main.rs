@@ -3,7 +3,7 @@
 //! Run it with one command from the repository root:
 //!
 //! ```text
-//! hack/bench.sh [N...]          # default N: 1000 10000
+//! hack/bench.sh [N...]          # default N: 1000 10000; up to 30000 and beyond
 //! ```
 //!
 //! The script builds this binary in release mode, uses the control plane of `hack/up.sh` (`.local/`, or
@@ -82,6 +82,10 @@ struct Args {
     /// needs about half a GiB per list of 10,000 CRD objects in flight.
     #[arg(long, default_value_t = 25.0)]
     min_available_memory: f64,
+    /// A shell command run while the measurements of each N run: started after loading, sent SIGINT when they
+    /// end, and waited for (hack/profile.sh runs `perf record` so).
+    #[arg(long)]
+    during: Option<String>,
 }
 
 #[tokio::main]
@@ -153,7 +157,17 @@ async fn main() -> Result<()> {
         }
         let after_load = (setup::memory(&c, "cozystack-api")?, setup::memory(&c, "kube-apiserver")?);
 
-        measure_all(&c, &args, &mut run, n).await?;
+        let during = match &args.during {
+            Some(cmd) => Some(std::process::Command::new("sh").arg("-c").arg(cmd).spawn().with_context(|| format!("starting {cmd:?}"))?),
+            None => None,
+        };
+        let measured = measure_all(&c, &args, &mut run, n).await;
+        if let Some(mut child) = during {
+            let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+            let status = child.wait()?;
+            say(format!("--during command ended ({status})"));
+        }
+        measured?;
 
         let peak = (setup::memory(&c, "cozystack-api")?, setup::memory(&c, "kube-apiserver")?);
         run.ours = [idle.0, after_load.0, peak.0];
@@ -192,19 +206,25 @@ async fn measure_all(c: &Arc<Cluster>, args: &Args, run: &mut Run, n: usize) -> 
         guard: MemoryGuard::start(args.min_available_memory),
         recovery: Duration::from_secs(60),
     };
+    let most_clients = args.concurrency.iter().copied().max().unwrap_or(1);
     for op in [Op::ListNamespace, Op::Get, Op::Create, Op::Apply, Op::Watch, Op::ListAll] {
         if !args.ops.contains(&op) {
             continue;
         }
+        let mut list_memory = None;
         match op {
             Op::Create | Op::Apply | Op::Watch => setup::ensure_namespace(c, SCRATCH).await?,
             Op::ListAll => {
                 say(format!("dropping {SCRATCH}"));
                 setup::delete_namespaces(c, Some(SCRATCH)).await?;
+                let before = setup::memory(c, "cozystack-api")?.rss_kib;
+                list_memory = Some(report::ListMemory { clients: most_clients, before_kib: before, peak_kib: before, after_kib: 0 });
             }
             _ => {}
         }
         for &conc in &args.concurrency {
+            // cozystack-api's resident memory is sampled while the most clients list everything.
+            let sampler = (op == Op::ListAll && conc == most_clients).then(|| PeakSampler::start(c.clone()));
             for &t in Target::ALL.iter().filter(|t| args.targets.contains(t)) {
                 let _beat = Heartbeat::start(format!("N={n} {} c={conc} {}", op.label(), t.label()));
                 let c2 = c.clone();
@@ -242,9 +262,55 @@ async fn measure_all(c: &Arc<Cluster>, args: &Args, run: &mut Run, n: usize) -> 
                 show(n, op, conc, t, &stats);
                 run.cells.insert((op, conc, t), stats);
             }
+            if let (Some(sampler), Some(m)) = (sampler, list_memory.as_mut()) {
+                m.peak_kib = m.peak_kib.max(sampler.stop().await);
+            }
+        }
+        if let Some(mut m) = list_memory {
+            m.after_kib = setup::memory(c, "cozystack-api")?.rss_kib;
+            say(format!(
+                "N={n} cozystack-api VmRSS around the full lists: before {} MiB, peak with {} clients {} MiB, after {} MiB",
+                m.before_kib / 1024,
+                m.clients,
+                m.peak_kib / 1024,
+                m.after_kib / 1024
+            ));
+            run.list_memory = Some(m);
         }
     }
     Ok(())
+}
+
+/// Samples cozystack-api's VmRSS every 20 ms until stopped, keeping the highest.
+struct PeakSampler {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<u64>,
+}
+
+impl PeakSampler {
+    fn start(c: Arc<Cluster>) -> Self {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut peak = 0;
+            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            loop {
+                if let Ok(m) = setup::memory(&c, "cozystack-api") {
+                    peak = peak.max(m.rss_kib);
+                }
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = &mut stopped => return peak,
+                }
+            }
+        });
+        Self { stop, task }
+    }
+
+    /// The highest VmRSS seen.
+    async fn stop(self) -> u64 {
+        let _ = self.stop.send(());
+        self.task.await.unwrap_or(0)
+    }
 }
 
 fn show(n: usize, op: Op, conc: usize, t: Target, s: &Stats) {

@@ -9,7 +9,7 @@ use crate::measure::{Op, Stats, Target};
 use crate::setup::Memory;
 
 /// The headings of the sections this tool owns; everything before the first "## " is its header too.
-pub const OWNED: [&str; 4] = ["## How it is measured", "## Results", "## Memory", "## Latency against N"];
+pub const OWNED: [&str; 6] = ["## How it is measured", "## Results", "## Memory", "## Memory under full lists", "## Growth with N", "## Latency against N"];
 
 /// About the whole run.
 #[derive(Debug, Clone)]
@@ -59,6 +59,21 @@ pub struct Run {
     pub kube: [Memory; 3],
     /// Bytes of managedFields one object created by apply carries (its compact JSON), when measured.
     pub managed_fields_bytes: Option<usize>,
+    /// cozystack-api's resident memory around the lists of everything, when they ran.
+    pub list_memory: Option<ListMemory>,
+}
+
+/// cozystack-api's resident memory around the lists of everything (KiB).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListMemory {
+    /// Clients of the most concurrent list cells, during which the peak is sampled.
+    pub clients: usize,
+    /// VmRSS before the first list of everything.
+    pub before_kib: u64,
+    /// Highest VmRSS sampled (every 20 ms) while `clients` clients listed everything.
+    pub peak_kib: u64,
+    /// VmRSS after the last list of everything.
+    pub after_kib: u64,
 }
 
 /// Merges freshly rendered own sections into the existing file: replaces the header and the owned sections,
@@ -159,7 +174,17 @@ tests, other developers) skews them, mostly the p99 and the 32-client rows.
   10,000 objects can exhaust a small machine. Such cells say "stopped".
 - **Memory.** VmRSS and VmHWM (peak) from `/proc/<pid>/status`: idle is before the first load of the run;
   growth per 1,000 apps is (after loading - idle) / (N / 1,000). kube-apiserver's growth covers both the
-  HelmReleases and the CRD objects (and their watch caches).
+  HelmReleases and the CRD objects (and their watch caches). During the lists of everything, cozystack-api's
+  VmRSS is sampled every 20 ms while the most concurrent clients list: the "Memory under full lists" table
+  gives that peak against the steady state before the lists, and whether the lists leave resident memory
+  grown (VmRSS after the last list cell against before the first).
+- **Growth with N.** When several N run, the "Growth with N" table gives, per measurement, p50 at the largest N
+  divided by p50 at the smallest, and the slope in milliseconds per 1,000 apps between them. N can go to
+  30,000 and beyond (`hack/bench.sh 1000 10000 30000`): the memory guard stops the cells a small machine
+  cannot hold.
+- **Watch fan-out.** `COZY_BENCH_FANOUT=1 hack/bench.sh ...` also runs `bench_watch` (1 and 1,000 watchers
+  straight to cozystack-api, 100 events) after the main run, which writes the "Watch fan-out" section with
+  the memory per watcher: (VmRSS with the watchers open - VmRSS before) / watchers.
 "#,
         per = runs.first().map_or(100, |r| r.per_namespace),
         load = meta.load_concurrency,
@@ -178,6 +203,8 @@ tests, other developers) skews them, mostly the p99 and the 32-client rows.
         render_run(&mut s, meta, run);
     }
     render_memory(&mut s, runs);
+    render_list_memory(&mut s, runs);
+    render_growth(&mut s, runs);
     s.push_str("\n## Latency against N\n\n![p50 latency with one client against N, log-log](benchmarks-latency.svg)\n");
     s
 }
@@ -291,6 +318,73 @@ fn render_memory(s: &mut String, runs: &[Run]) {
     }
 }
 
+fn render_list_memory(s: &mut String, runs: &[Run]) {
+    if runs.iter().all(|r| r.list_memory.is_none()) {
+        return;
+    }
+    s.push_str("\n## Memory under full lists\n\ncozystack-api's VmRSS in MiB: steady after loading, before the lists of everything, the highest sampled while the most concurrent clients listed everything, and after the last list cell; the last column is what the lists left behind (after - before).\n\n");
+    s.push_str("| apps | clients | after loading | before the lists | peak during the lists | peak / after loading | after the lists | left behind |\n");
+    s.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for r in runs {
+        let Some(m) = r.list_memory else { continue };
+        let steady = r.ours[1].rss_kib as f64;
+        let ratio = if steady > 0.0 { format!("{:.2}", m.peak_kib as f64 / steady) } else { "-".into() };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {ratio} | {} | {:+.1} |",
+            thousands(r.n),
+            m.clients,
+            mib(steady),
+            mib(m.before_kib as f64),
+            mib(m.peak_kib as f64),
+            mib(m.after_kib as f64),
+            (m.after_kib as f64 - m.before_kib as f64) / 1024.0
+        );
+    }
+}
+
+/// p50 at the largest N against p50 at the smallest, per measurement, when several N ran.
+fn render_growth(s: &mut String, runs: &[Run]) {
+    let (Some(first), Some(last)) = (runs.first(), runs.last()) else { return };
+    if runs.len() < 2 || last.n <= first.n {
+        return;
+    }
+    let _ = write!(
+        s,
+        "\n## Growth with N\n\np50 latency from {} to {} apps: the ratio (1.00 = flat) and the slope in ms per 1,000 apps.\n\n| operation | clients | target | p50 at {} | p50 at {} | ratio | ms per 1,000 apps |\n|---|---:|---|---:|---:|---:|---:|\n",
+        thousands(first.n),
+        thousands(last.n),
+        thousands(first.n),
+        thousands(last.n)
+    );
+    let per_thousand = (last.n - first.n) as f64 / 1000.0;
+    for (&(op, conc, t), small) in &first.cells {
+        let Some(large) = last.cells.get(&(op, conc, t)) else { continue };
+        if small.count == 0 || large.count == 0 {
+            continue;
+        }
+        let ratio = if small.p50_ms > 0.0 { format!("{:.2}", large.p50_ms / small.p50_ms) } else { "-".into() };
+        let _ = writeln!(
+            s,
+            "| {} | {conc} | {} | {} | {} | {ratio} | {} |",
+            op.label(),
+            t.label(),
+            ms(small.p50_ms),
+            ms(large.p50_ms),
+            slope((large.p50_ms - small.p50_ms) / per_thousand)
+        );
+    }
+}
+
+/// Milliseconds per 1,000 apps, with the digits that matter; negative when a measurement got faster.
+fn slope(v: f64) -> String {
+    match v.abs() {
+        a if a >= 100.0 => format!("{v:.0}"),
+        a if a >= 10.0 => format!("{v:.1}"),
+        _ => format!("{v:.3}"),
+    }
+}
+
 fn mib(kib: f64) -> String {
     format!("{:.0}", kib / 1024.0)
 }
@@ -375,5 +469,34 @@ mod tests {
         }
         assert_eq!(ratio(Some(1.0), Some(4.0)), "0.25×");
         assert_eq!(ratio(Some(1.0), None), "—");
+    }
+
+    fn run_with(n: usize, p50_ms: f64) -> Run {
+        let mut stats = Stats::from_samples(vec![Duration::from_secs_f64(p50_ms / 1000.0)], 100, 0, Duration::from_secs(1), None);
+        stats.p50_ms = p50_ms;
+        let mut run = Run { n, ..Default::default() };
+        run.cells.insert((Op::ListAll, 32, Target::Aggregated), stats);
+        run.ours[1] = Memory { rss_kib: 100 * 1024, peak_kib: 0 };
+        run.list_memory = Some(ListMemory { clients: 32, before_kib: 100 * 1024, peak_kib: 250 * 1024, after_kib: 110 * 1024 });
+        run
+    }
+
+    #[test]
+    fn growth_compares_the_largest_n_with_the_smallest() {
+        let mut s = String::new();
+        render_growth(&mut s, &[run_with(1000, 2.0), run_with(10000, 5.0), run_with(30000, 60.0)]);
+        assert!(s.contains("| p50 at 1,000 | p50 at 30,000 |"), "{s}");
+        // 60 / 2 = 30×; (60 - 2) / 29 thousand apps = 2 ms per 1,000 apps.
+        assert!(s.contains("| 32 | cozystack-api via aggregator | 2.00 | 60.0 | 30.00 | 2.000 |"), "{s}");
+        let mut one = String::new();
+        render_growth(&mut one, &[run_with(1000, 2.0)]);
+        assert!(one.is_empty(), "one N has no growth: {one}");
+    }
+
+    #[test]
+    fn list_memory_shows_the_peak_against_the_steady_state_and_what_stays() {
+        let mut s = String::new();
+        render_list_memory(&mut s, &[run_with(30000, 1.0)]);
+        assert!(s.contains("| 30,000 | 32 | 100 | 100 | 250 | 2.50 | 110 | +10.0 |"), "{s}");
     }
 }

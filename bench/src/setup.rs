@@ -123,7 +123,8 @@ pub async fn wait_for_count(c: &Cluster, target: Target, want: usize) -> Result<
         if got >= want {
             return Ok(got);
         }
-        if start.elapsed() > Duration::from_secs(120) {
+        // Large N (30,000) take longer to settle on a busy machine: 10 ms per object, 2 minutes at least.
+        if start.elapsed() > Duration::from_secs(120).max(Duration::from_millis(want as u64 * 10)) {
             bail!("{} lists {got} objects, expected {want}", target.label());
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

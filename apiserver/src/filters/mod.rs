@@ -6,6 +6,7 @@
 mod audit;
 pub mod authentication;
 mod authorization;
+mod compress;
 mod limits;
 mod log;
 mod panic;
@@ -67,6 +68,7 @@ pub fn build_handler_chain(state: Arc<ServerState>, handler: HttpService) -> Htt
         .layer(filter(s(), panic::recover))
         .layer(filter(s(), request_info::parse))
         .layer(filter(s(), log::log_and_measure))
+        .layer(filter(s(), compress::gzip))
         .layer(filter(s(), readiness::wait_for_ready))
         .layer(filter(s(), limits::in_flight))
         .layer(filter(s(), limits::timeout))

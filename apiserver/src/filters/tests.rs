@@ -20,6 +20,10 @@ fn state(limits: Limits) -> Arc<ServerState> {
 }
 
 fn unready_state(limits: Limits) -> Arc<ServerState> {
+    state_with(limits, false)
+}
+
+fn state_with(limits: Limits, access_log: bool) -> Arc<ServerState> {
     let (_tx, rx) = tokio::sync::watch::channel(false);
     Arc::new(ServerState {
         authenticator: Authenticator::new(Arc::new(ArcSwap::from_pointee(AuthenticationConfig::default())), None, true),
@@ -32,6 +36,7 @@ fn unready_state(limits: Limits) -> Arc<ServerState> {
         openapi: Default::default(),
         shutdown: rx,
         ready: Default::default(),
+        access_log,
     })
 }
 
@@ -178,4 +183,127 @@ async fn an_unknown_health_check_is_a_404_status_naming_the_checks() {
     let (code, s) = status_of(crate::handlers::health::check(&state, &req, &["healthz", "status"])).await;
     assert_eq!((code, s["kind"].as_str(), s["code"].as_u64()), (StatusCode::NOT_FOUND, Some("Status"), Some(404)));
     assert_eq!(s["message"], "there is no healthz check \"status\"; the checks are: ping, informer-sync");
+}
+
+/// Records the level and target of every event that passes the filter of the subscriber it is part of.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<(tracing::Level, String)>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Captured {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+        self.0.lock().unwrap().push((*event.metadata().level(), event.metadata().target().to_string()));
+    }
+}
+
+/// Runs one request through the chain under the filter the binary uses by default (`info`), and returns
+/// the events that passed it.
+async fn events_of_one_request(access_log: bool, filter: &str) -> Vec<(tracing::Level, String)> {
+    use tracing_subscriber::layer::SubscriberExt;
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::registry().with(captured.clone().with_filter(tracing_subscriber::EnvFilter::new(filter)));
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let mut state = state_with(limits(), access_log);
+    Arc::get_mut(&mut state).unwrap().ready.store(true, std::sync::atomic::Ordering::Relaxed);
+    let svc = build_handler_chain(
+        state,
+        HttpService::new(tower::service_fn(|_req| async { Ok::<_, std::convert::Infallible>(body::respond(StatusCode::OK, "text/plain", "ok")) })),
+    );
+    tracing::info!("serving");
+    let resp = svc.oneshot(get("/apis/apps.cozystack.io/v1alpha1/namespaces/a/postgreses")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    captured.0.lock().unwrap().clone()
+}
+
+use tracing_subscriber::Layer as _;
+
+#[tokio::test]
+async fn requests_are_logged_at_debug_unless_the_access_log_is_on() {
+    let request_lines = |events: &[(tracing::Level, String)]| events.iter().filter(|(_, t)| t == "request").map(|(l, _)| *l).collect::<Vec<_>>();
+
+    let default = events_of_one_request(false, "info").await;
+    assert!(default.iter().any(|(l, t)| *l == tracing::Level::INFO && t.starts_with("apiserver")), "startup lines still show: {default:?}");
+    assert!(request_lines(&default).is_empty(), "no per-request line at info by default");
+
+    let debug = events_of_one_request(false, "debug").await;
+    assert_eq!(request_lines(&debug), vec![tracing::Level::DEBUG], "the per-request line is a debug event");
+
+    let access_log = events_of_one_request(true, "info").await;
+    assert_eq!(request_lines(&access_log), vec![tracing::Level::INFO], "--access-log logs it at info");
+}
+
+const APPS: &str = "/apis/apps.cozystack.io/v1alpha1/namespaces/a/postgreses";
+
+/// A JSON-looking body of `n` bytes.
+fn list_bytes(n: usize) -> Vec<u8> {
+    let item = br#"{"metadata":{"name":"db-0000","namespace":"tenant-a"},"spec":{"replicas":2}},"#;
+    item.iter().copied().cycle().take(n).collect()
+}
+
+async fn fetch(svc: HttpService, path: &str, accept_encoding: Option<&str>) -> (http::HeaderMap, bytes::Bytes) {
+    let mut req = Request::get(path);
+    if let Some(a) = accept_encoding {
+        req = req.header("accept-encoding", a);
+    }
+    let resp = svc.oneshot(req.body(body::empty()).unwrap()).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let headers = resp.headers().clone();
+    (headers, resp.into_body().collect().await.unwrap().to_bytes())
+}
+
+fn gunzip(b: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(b).read_to_end(&mut out).unwrap();
+    out
+}
+
+fn serving(bytes: Vec<u8>, streamed: bool) -> HttpService {
+    let bytes = bytes::Bytes::from(bytes);
+    chain(limits(), move |_req| {
+        let bytes = bytes.clone();
+        async move {
+            let body = if streamed {
+                // Small frames, as a streaming list encoder writes them.
+                let frames: Vec<_> = bytes.chunks(1000).map(|c| Ok::<_, body::BoxError>(hyper::body::Frame::data(bytes::Bytes::copy_from_slice(c)))).collect();
+                http_body_util::StreamBody::new(futures::stream::iter(frames)).boxed_unsync()
+            } else {
+                body::full(bytes)
+            };
+            let mut r = Response::new(body);
+            r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+            r
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_large_list_is_gzipped_and_decompresses_to_the_same_bytes() {
+    let large = list_bytes(super::compress::GZIP_THRESHOLD_BYTES * 3 + 17);
+    for streamed in [false, true] {
+        let (headers, got) = fetch(serving(large.clone(), streamed), APPS, Some("deflate, gzip")).await;
+        assert_eq!(headers["content-encoding"], "gzip", "streamed: {streamed}");
+        assert_eq!(headers["vary"], "Accept-Encoding");
+        assert!(!headers.contains_key("content-length"));
+        assert!(got.len() < large.len() / 4, "{} bytes compressed to {}", large.len(), got.len());
+        assert_eq!(gunzip(&got), large, "streamed: {streamed}");
+    }
+}
+
+#[tokio::test]
+async fn small_bodies_watches_and_clients_without_gzip_get_plain_bytes() {
+    let at_threshold = list_bytes(super::compress::GZIP_THRESHOLD_BYTES);
+    let large = list_bytes(super::compress::GZIP_THRESHOLD_BYTES * 2);
+    for streamed in [false, true] {
+        let (h, got) = fetch(serving(at_threshold.clone(), streamed), APPS, Some("gzip")).await;
+        assert!(!h.contains_key("content-encoding") && !h.contains_key("vary"), "not above the threshold");
+        assert_eq!(got, at_threshold);
+        let (h, got) = fetch(serving(large.clone(), streamed), &format!("{APPS}?watch=true"), Some("gzip")).await;
+        assert!(!h.contains_key("content-encoding"), "a watch");
+        assert_eq!(got, large);
+        let (h, got) = fetch(serving(large.clone(), streamed), APPS, None).await;
+        assert!(!h.contains_key("content-encoding"), "no Accept-Encoding");
+        assert_eq!(got, large);
+        let (h, _) = fetch(serving(large.clone(), streamed), APPS, Some("br")).await;
+        assert!(!h.contains_key("content-encoding"), "only other encodings");
+    }
 }
