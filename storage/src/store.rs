@@ -361,6 +361,7 @@ impl<P: Projection> Store<P> {
             dry_run,
             options: Some(options),
             warnings: &ctx.warnings,
+            object_type: Some(self.object_type()),
         }
     }
 

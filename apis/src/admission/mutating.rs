@@ -410,7 +410,8 @@ fn denial(a: &Attributes<'_>, errors: &[PolicyError]) -> Status {
 
 /// Runs every binding of every policy on a request, changing `object` in place. `a.object` is ignored: each
 /// mutation sees `object` as the previous ones left it. `ty` is the kind's structure (for ApplyConfiguration).
-/// Errors of policies with failurePolicy Fail refuse the request with the first one's Status.
+/// Errors of policies with failurePolicy Fail refuse the request with the first one's Status (the object keeps the
+/// changes made).
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     pairs: &[(Arc<Policy>, Vec<Arc<Binding>>)],
@@ -421,7 +422,7 @@ pub fn evaluate(
     authz: Option<Arc<dyn CelAuthorizer>>,
     ty: &ObjectType,
     reinvocation: &mut dyn Reinvoker,
-) -> Result<Vec<Check>, Box<Status>> {
+) -> Verdict {
     let ns_labels: Option<BTreeMap<String, String>> = ns.map(|n| matching::labels_of(Some(n)));
     let mut errors = Vec::new();
     let mut checks = Vec::new();
@@ -521,11 +522,30 @@ pub fn evaluate(
     }
     let failing: Vec<PolicyError> = errors.into_iter().filter(|e| e.fail_closed).collect();
     if failing.is_empty() {
-        return Ok(checks);
+        return Verdict { checks, denial: None };
     }
     let mut at = *a;
     at.object = object.as_ref();
-    Err(Box::new(denial(&at, &failing)))
+    Verdict { checks, denial: Some(Box::new(denial(&at, &failing))) }
+}
+
+/// What the mutating policies did to a request, besides changing the object.
+#[derive(Debug)]
+pub struct Verdict {
+    /// One entry per mutation run.
+    pub checks: Vec<Check>,
+    /// The refusal (403), when an error of a policy with failurePolicy Fail happened.
+    pub denial: Option<Box<Status>>,
+}
+
+impl Verdict {
+    /// The refusal as an error.
+    pub fn result(self) -> Result<Vec<Check>, Box<Status>> {
+        match self.denial {
+            Some(s) => Err(s),
+            None => Ok(self.checks),
+        }
+    }
 }
 
 /// Matches policies to their bindings: only policies with at least one binding run.

@@ -94,7 +94,7 @@ fn run(p: Arc<Policy>, object: Value) -> Result<Value, Box<Status>> {
         options: None,
     };
     let mut obj = Some(object);
-    evaluate(&pair(&[p], &[binding]), &a, &mut obj, None, &NoParams, None, &schema(), &mut Rounds { round: 1, ..Default::default() })?;
+    evaluate(&pair(&[p], &[binding]), &a, &mut obj, None, &NoParams, None, &schema(), &mut Rounds { round: 1, ..Default::default() }).result()?;
     Ok(obj.unwrap())
 }
 
@@ -226,13 +226,13 @@ fn match_conditions_variables_and_params_are_seen() {
     };
     let pairs = pair(&[p], &[binding]);
     let mut obj = Some(object());
-    evaluate(&pairs, &a, &mut obj, None, &NoParams, None, &schema(), &mut Rounds { round: 1, ..Default::default() }).unwrap();
+    evaluate(&pairs, &a, &mut obj, None, &NoParams, None, &schema(), &mut Rounds { round: 1, ..Default::default() }).result().unwrap();
     assert_eq!(obj.as_ref().unwrap()["spec"]["size"], "7Gi");
     // matchCondition false: nothing changes.
     let mut bare = object();
     bare["spec"].as_object_mut().unwrap().remove("replicas");
     let mut obj = Some(bare.clone());
-    evaluate(&pairs, &a, &mut obj, None, &NoParams, None, &schema(), &mut Rounds { round: 1, ..Default::default() }).unwrap();
+    evaluate(&pairs, &a, &mut obj, None, &NoParams, None, &schema(), &mut Rounds { round: 1, ..Default::default() }).result().unwrap();
     assert_eq!(obj.unwrap(), bare);
 }
 
@@ -259,7 +259,7 @@ fn if_needed_policies_are_recorded_for_reinvocation() {
     };
     let mut rounds = Rounds { round: 1, ..Default::default() };
     let mut obj = Some(object());
-    evaluate(&pair(std::slice::from_ref(&p), std::slice::from_ref(&binding)), &a, &mut obj, None, &NoParams, None, &schema(), &mut rounds).unwrap();
+    evaluate(&pair(std::slice::from_ref(&p), std::slice::from_ref(&binding)), &a, &mut obj, None, &NoParams, None, &schema(), &mut rounds).result().unwrap();
     assert_eq!(rounds.if_needed, ["policy/p1/b1//"]);
     // Round 2 re-calls it; a policy that never ran in round 1 is skipped.
     rounds.round = 2;
@@ -268,7 +268,7 @@ fn if_needed_policies_are_recorded_for_reinvocation() {
     ));
     let b2 = Arc::new(Binding::from_json(&json!({"metadata": {"name": "b2"}, "spec": {"policyName": "p2"}})));
     let mut obj = Some(object());
-    evaluate(&pair(&[p, other], &[binding, b2]), &a, &mut obj, None, &NoParams, None, &schema(), &mut rounds).unwrap();
+    evaluate(&pair(&[p, other], &[binding, b2]), &a, &mut obj, None, &NoParams, None, &schema(), &mut rounds).result().unwrap();
     assert_eq!(obj.as_ref().unwrap()["spec"]["replicas"], 4);
     assert!(obj.unwrap()["spec"].get("size").is_none());
 }
