@@ -97,7 +97,14 @@ struct PolicyCheckLabels {
     enforcement_action: String,
 }
 
-/// The admission metrics kube-apiserver publishes for webhooks and ValidatingAdmissionPolicies.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MutationCheckLabels {
+    policy: String,
+    policy_binding: String,
+    error_type: String,
+}
+
+/// The admission metrics kube-apiserver publishes for webhooks, Validating- and MutatingAdmissionPolicies.
 pub struct AdmissionMetrics {
     webhook_durations: Family<WebhookLabels, Histogram>,
     webhook_requests: Family<WebhookRequestLabels, Counter>,
@@ -105,6 +112,8 @@ pub struct AdmissionMetrics {
     webhook_fail_open: Family<FailOpenLabels, Gauge>,
     policy_checks: Family<PolicyCheckLabels, Counter>,
     policy_durations: Family<PolicyCheckLabels, Histogram>,
+    mutation_checks: Family<MutationCheckLabels, Counter>,
+    mutation_durations: Family<MutationCheckLabels, Histogram>,
 }
 
 impl AdmissionMetrics {
@@ -136,6 +145,15 @@ impl AdmissionMetrics {
         }
         if r.failed_open {
             self.webhook_fail_open.get_or_create(&FailOpenLabels { name: r.name.clone(), r#type: r.kind.into() }).inc();
+        }
+    }
+
+    /// Records each mutation of MutatingAdmissionPolicies a request ran.
+    pub fn mutation_checks(&self, checks: &[apis::admission::mutating::Check]) {
+        for c in checks {
+            let labels = MutationCheckLabels { policy: c.policy.clone(), policy_binding: c.binding.clone(), error_type: c.error_type.into() };
+            self.mutation_checks.get_or_create(&labels).inc();
+            self.mutation_durations.get_or_create(&labels).observe(c.seconds);
         }
     }
 
@@ -207,6 +225,8 @@ impl Default for Metrics {
             webhook_fail_open: Family::default(),
             policy_checks: Family::default(),
             policy_durations: Family::new_with_constructor(|| Histogram::new([0.0000005, 0.001, 0.01, 0.1, 1.0])),
+            mutation_checks: Family::default(),
+            mutation_durations: Family::new_with_constructor(|| Histogram::new([0.0000005, 0.001, 0.01, 0.1, 1.0])),
         });
         registry.register(
             "apiserver_admission_webhook_admission_duration_seconds",
@@ -239,6 +259,16 @@ impl Default for Metrics {
             "apiserver_validating_admission_policy_check_duration_seconds",
             "Validation admission latency for individual validation expressions in seconds, labeled by policy and further including binding and enforcement action taken.",
             admission.policy_durations.clone(),
+        );
+        registry.register(
+            "apiserver_mutating_admission_policy_check",
+            "Mutation admission policy check total, labeled by policy and further identified by binding.",
+            admission.mutation_checks.clone(),
+        );
+        registry.register(
+            "apiserver_mutating_admission_policy_check_duration_seconds",
+            "Mutation admission latency for individual mutation expressions in seconds, labeled by policy and binding.",
+            admission.mutation_durations.clone(),
         );
         Self { admission, registry, requests, durations, inflight, watchers, broken_definitions, broken_names: Default::default(), caches: Default::default() }
     }

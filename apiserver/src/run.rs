@@ -66,7 +66,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
     };
     let store_backend = Backend::with_watch_caches(backend.clone(), watch_caches);
 
-    // Admission in kube-apiserver's order for a custom resource: mutating webhooks, then (in the store) the
+    // Admission in kube-apiserver's order for a custom resource: mutating policies and webhooks, then (in the store) the
     // kind's defaulting, pruning and validation, then the built-in tenant rules, the cluster's
     // ValidatingAdmissionPolicies and validating webhooks.
     let mut admission = crate::admission::built_in_plugins(crate::admission::AdmissionConfig {
@@ -85,7 +85,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
     let policies = Arc::new(storage::admission::policies::ValidatingPolicies::new(
         store_backend.clone(),
         Arc::new(crate::admission::policies::Discovery(backend.clone())),
-        Some(Arc::new(crate::admission::policies::SarAuthorizers(cel_authorizer))),
+        Some(Arc::new(crate::admission::policies::SarAuthorizers(cel_authorizer.clone()))),
         Some(Arc::new(move |checks: &[apis::admission::validating::Check]| policy_metrics.policy_checks(checks))),
     ));
     admission.push(policies.clone());
@@ -96,6 +96,13 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
     let webhooks = Arc::new(crate::admission::webhooks::ValidatingWebhooks::new(&store_backend, Some(observe_calls.clone())));
     admission.push(webhooks.clone());
     let mutating_webhooks = Arc::new(crate::admission::webhooks::MutatingWebhooks::new(&store_backend, Some(observe_calls)));
+    let mutation_metrics = metrics.admission.clone();
+    let mutating_policies = Arc::new(storage::admission::mutating_policies::MutatingPolicies::new(
+        store_backend.clone(),
+        Arc::new(crate::admission::policies::Discovery(backend.clone())),
+        Some(Arc::new(crate::admission::policies::SarAuthorizers(cel_authorizer.clone()))),
+        Some(Arc::new(move |checks: &[apis::admission::mutating::Check]| mutation_metrics.mutation_checks(checks))),
+    ));
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let catalog = Arc::new(storage::catalog::Catalog::new(vec![apis::APPS_GROUP.into(), apis::CORE_GROUP.into(), apis::SDN_GROUP.into()]));
@@ -107,7 +114,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
             flags.authorization_webhook_cache_authorized_ttl,
             flags.authorization_webhook_cache_unauthorized_ttl,
         ),
-        admission: Arc::new(storage::admission::AdmissionChain::new(admission).with_mutating(vec![mutating_webhooks.clone()])),
+        admission: Arc::new(storage::admission::AdmissionChain::new(admission).with_mutating(vec![mutating_policies.clone(), mutating_webhooks.clone()])),
         limits: Limits::new(flags.max_requests_inflight, flags.max_mutating_requests_inflight, flags.request_timeout, flags.max_request_body_bytes),
         metrics,
         catalog,
@@ -163,7 +170,8 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
             apps_cache.synced(),
             policies.synced(),
             webhooks.synced(),
-            mutating_webhooks.synced()
+            mutating_webhooks.synced(),
+            mutating_policies.synced()
         );
         ready_state.ready.store(true, Ordering::Relaxed);
         tracing::info!("ready");

@@ -111,6 +111,11 @@ pub trait Projection: TableConvertor + Send + Sync + 'static {
     /// The backing object of a served object; `live` is the current backing object on update.
     fn to_backing(&self, obj: &Value, live: Option<&Value>) -> Result<Value, StorageError>;
 
+    /// Applies the kind's defaults to an object as decoded from a request, before mutating admission sees it
+    /// (kube-apiserver's decoder defaults a custom resource before admission). Defaults come again with
+    /// [`Projection::admit_create`] and [`Projection::admit_update`], after the mutations.
+    fn default_decoded(&self, _obj: &mut Value) {}
+
     /// Checks and completes a new object before it is written (defaults, validation, admission);
     /// returns warnings for the client.
     fn admit_create<'a>(&'a self, ctx: &'a RequestContext, obj: &'a mut Value, opts: &'a WriteOptions) -> BoxFuture<'a, Result<Vec<String>, StorageError>>;

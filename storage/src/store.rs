@@ -159,6 +159,7 @@ impl<P: Projection> Store<P> {
         // pruning and validation apply to what it made.
         let options = write_options_json("CreateOptions", opts);
         let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+        self.projection.default_decoded(&mut obj);
         let original = obj.clone();
         let mut mutated = Some(obj);
         ctx.admission.mutate(&self.admission_request(ctx, Operation::Create, &name, None, None, &options), &mut mutated).await?;
@@ -230,6 +231,7 @@ impl<P: Projection> Store<P> {
             return Err(Status::conflict(&i.group, &i.plural, name, crate::error::MODIFIED).into());
         }
         let options = write_options_json("UpdateOptions", opts);
+        self.projection.default_decoded(&mut obj);
         let original = obj.clone();
         let mut mutated = Some(obj);
         ctx.admission.mutate(&self.admission_request(ctx, Operation::Update, name, None, Some(&old), &options), &mut mutated).await?;
@@ -378,6 +380,7 @@ impl<P: Projection> Store<P> {
             dry_run,
             options: Some(options),
             warnings: &ctx.warnings,
+            object_type: Some(self.object_type()),
         }
     }
 

@@ -61,13 +61,23 @@ pub struct Expr {
     pub text: String,
     program: Result<Arc<Program>, String>,
     variables: Vec<String>,
+    mutation: bool,
 }
 
 impl Expr {
     /// Compiles `text`; a compile error is kept and reported when the expression is evaluated.
     pub fn compile(text: &str) -> Self {
         let program = Program::compile(text).map(Arc::new).map_err(|e| e.to_string());
-        Self { text: text.to_string(), program, variables: referenced_variables(text) }
+        Self { text: text.to_string(), program, variables: referenced_variables(text), mutation: false }
+    }
+
+    /// Compiles a mutation's expression: `Object{...}`, `Object.<path>{...}` and `JSONPatch{...}` are
+    /// rewritten into tagged maps first (the `cel` crate cannot construct messages), and `jsonpatch.escapeKey`
+    /// is offered. `text` stays the original, for messages.
+    pub fn compile_mutation(text: &str) -> Self {
+        let rewritten = super::mutating::rewrite_constructors(text);
+        let program = Program::compile(&rewritten).map(Arc::new).map_err(|e| e.to_string());
+        Self { text: text.to_string(), program, variables: referenced_variables(text), mutation: true }
     }
 
     /// The compile error, if any.
@@ -243,9 +253,20 @@ impl<'v> Activation<'v> {
         Self { bindings, declared, computed: RefCell::new(HashMap::new()), authorizer, authorizer_var: super::authorizer::variable(a) }
     }
 
-    fn context(&self, visible: usize, wanted: &[String], with_authorizer: bool) -> Result<Context<'static>, String> {
+    /// Replaces `object` (a mutation sees the object as the previous mutations left it); the variables computed
+    /// so far are kept, as kube-apiserver keeps them for one (policy, binding, param).
+    pub fn set_object(&mut self, object: Option<&Value>) {
+        if let Some(slot) = self.bindings.iter_mut().find(|(n, _)| *n == "object") {
+            slot.1 = object.map(to_cel).unwrap_or(Cel::Null);
+        }
+    }
+
+    fn context(&self, visible: usize, wanted: &[String], with_authorizer: bool, mutation: bool) -> Result<Context<'static>, String> {
         let mut ctx = Context::default();
         ctx.register_all();
+        if mutation {
+            super::mutating::register_jsonpatch(&mut ctx);
+        }
         for (name, v) in &self.bindings {
             ctx.add_variable_from_value(*name, v.clone());
         }
@@ -278,7 +299,7 @@ impl<'v> Activation<'v> {
 
     fn run(&self, expr: &Expr, visible: usize, with_authorizer: bool) -> Result<Cel, String> {
         let program = expr.program.as_ref().map_err(|e| format!("compilation failed: {e}"))?;
-        let ctx = self.context(visible, &expr.variables, with_authorizer)?;
+        let ctx = self.context(visible, &expr.variables, with_authorizer, expr.mutation)?;
         program.execute(&ctx).map_err(eval_error)
     }
 

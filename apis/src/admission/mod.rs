@@ -1,10 +1,12 @@
 //! Admission as kube-apiserver runs it for a custom resource, without I/O: which requests a policy or webhook
 //! applies to ([`matching`]), the CEL environment of policies ([`cel`], [`authorizer`]), the evaluation of
-//! ValidatingAdmissionPolicies ([`validating`]) and the AdmissionReview exchange of webhooks ([`webhook`]).
+//! ValidatingAdmissionPolicies ([`validating`]), MutatingAdmissionPolicies ([`mutating`]) and the AdmissionReview
+//! exchange of webhooks ([`webhook`]).
 
 pub mod authorizer;
 pub mod cel;
 pub mod matching;
+pub mod mutating;
 pub mod validating;
 pub mod webhook;
 

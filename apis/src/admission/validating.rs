@@ -67,11 +67,11 @@ pub struct Policy {
     pub param_kind: Option<ParamKind>,
 }
 
-fn text(v: &Value, pointer: &str) -> String {
+pub(crate) fn text(v: &Value, pointer: &str) -> String {
     v.pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_string()
 }
 
-fn named_exprs(v: Option<&Value>, name_key: &str, expr_key: &str) -> Vec<(String, Expr)> {
+pub(crate) fn named_exprs(v: Option<&Value>, name_key: &str, expr_key: &str) -> Vec<(String, Expr)> {
     v.and_then(Value::as_array).into_iter().flatten().map(|e| (text(e, &format!("/{name_key}")), Expr::compile(&text(e, &format!("/{expr_key}"))))).collect()
 }
 
@@ -279,9 +279,14 @@ fn failure_message(v: &Validation, act: &Activation<'_>) -> String {
 }
 
 /// The params a binding evaluates with: `vec![None]` without paramKind or paramRef.
-fn params_of(policy: &Policy, binding: &Binding, a: &Attributes<'_>, source: &dyn ParamSource) -> Result<Vec<Option<Value>>, Failure> {
+pub(crate) fn params_of(
+    param_kind: Option<&ParamKind>,
+    binding: &Binding,
+    a: &Attributes<'_>,
+    source: &dyn ParamSource,
+) -> Result<Vec<Option<Value>>, Failure> {
     let config = |m: String| Failure { message: m, reason: "Invalid".into(), error: true };
-    let (Some(kind), Some(pr)) = (&policy.param_kind, &binding.param_ref) else { return Ok(vec![None]) };
+    let (Some(kind), Some(pr)) = (param_kind, &binding.param_ref) else { return Ok(vec![None]) };
     let namespaced = source
         .namespaced(kind)
         .map_err(|_| config(format!("failed to configure policy: failed to find resource referenced by paramKind: '{}'", kind.describe())))?;
@@ -374,7 +379,7 @@ pub fn evaluate(
                 Ok(_) => match matching::resources_match(binding.match_resources.as_ref(), a, ns_labels.as_ref(), true) {
                     Ok(false) => continue,
                     Err(e) => vec![Failure { message: e, reason: "Invalid".into(), error: true }],
-                    Ok(true) => match params_of(policy, binding, a, params) {
+                    Ok(true) => match params_of(policy.param_kind.as_ref(), binding, a, params) {
                         Err(f) => vec![f],
                         Ok(list) => list
                             .iter()

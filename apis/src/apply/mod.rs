@@ -645,3 +645,26 @@ pub fn apply(
     let entries = from_managers(managers);
     Ok((with_managed_fields(obj, &entries), entries))
 }
+
+/// Merges a MutatingAdmissionPolicy's apply configuration into `live`, as kube-apiserver does with
+/// structured-merge-diff and the kind's schema: the configuration must fit the schema and set no atomic list,
+/// map or struct; maps then merge, associative lists merge per key or value, scalars are replaced. The
+/// configuration takes `live`'s apiVersion and kind. Errors are worded as kube-apiserver words them, without the
+/// `error applying patch: ` its caller adds.
+pub fn merge_apply_configuration(ty: &ObjectType, live: &Value, configuration: &Value) -> Result<Value, String> {
+    let mut patch = configuration.clone();
+    if let Value::Object(m) = &mut patch {
+        for k in ["apiVersion", "kind"] {
+            if let Some(v) = live.get(k) {
+                m.insert(k.into(), v.clone());
+            }
+        }
+    }
+    typed::validate(&ty.root, &patch, false).map_err(|e| format!("failed to convert patch object to typed object: {e}"))?;
+    let mut atomics = Vec::new();
+    typed::find_atomics(&ty.root, &patch, "", &mut atomics);
+    if !atomics.is_empty() {
+        return Err(format!("invalid ApplyConfiguration: may not mutate atomic arrays, maps or structs: {}", atomics.join(", ")));
+    }
+    typed::merge(&ty.root, live, &patch).map_err(|e| format!("failed to merge patch: {e}"))
+}

@@ -450,6 +450,12 @@ fn mrg(ty: &TypeRef, lhs: Option<&Value>, rhs: Option<&Value>, prefix: &str, err
             for k in keys {
                 let cpath = format!("{prefix}.{k}");
                 let Some(cty) = t.field_type(k) else {
+                    // A field the schema does not know, only on the live side (an object not pruned yet, as
+                    // mutating admission sees it): kept as it is.
+                    if let (Some(v), None) = (l.get(k), r.get(k)) {
+                        out.insert(k.clone(), v.clone());
+                        continue;
+                    }
                     errs.push(VErr { path: cpath, msg: "field not declared in schema".into() });
                     break;
                 };
@@ -681,4 +687,34 @@ pub(crate) fn reconcile(ty: &TypeRef, s: &FieldSet) -> FieldSet {
         }
     }
     out
+}
+
+/// The paths of `v` whose type is atomic (atomic maps and structs, non-associative lists), the way
+/// structured-merge-diff's callers find them in a MutatingAdmissionPolicy's apply configuration: only declared
+/// fields of maps are followed; every item of a list is.
+pub(crate) fn find_atomics(ty: &TypeRef, v: &Value, path: &str, out: &mut Vec<String>) {
+    let a = ty.atom();
+    match v {
+        Value::Object(m) => {
+            let Some(t) = a.map.as_ref() else { return };
+            if t.atomic {
+                out.push(path.to_string());
+            }
+            for (k, child) in m {
+                if let Some(f) = t.fields.get(k) {
+                    find_atomics(&f.ty, child, &format!("{path}.{k}"), out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            let Some(t) = a.list.as_ref() else { return };
+            if !t.associative {
+                out.push(path.to_string());
+            }
+            for (i, item) in items.iter().enumerate() {
+                find_atomics(&t.elem, item, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
 }

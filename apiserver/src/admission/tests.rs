@@ -202,6 +202,7 @@ async fn built_in_rules() {
             dry_run: false,
             options: None,
             warnings: &Default::default(),
+            object_type: None,
         };
         let result = chain.validate(&req).await;
         match (c.denied_by, result) {

@@ -3,6 +3,7 @@
 //! rules first, then the cluster's ValidatingAdmissionPolicies ([`policies`]) and validating webhooks, the
 //! order kube-apiserver runs them in for a custom resource.
 
+pub mod mutating_policies;
 pub mod policies;
 
 use std::sync::{Arc, Mutex};
@@ -55,6 +56,9 @@ pub struct AdmissionRequest<'a> {
     pub options: Option<&'a Value>,
     /// Where warnings go.
     pub warnings: &'a Warnings,
+    /// The structure of the kind's objects (for MutatingAdmissionPolicies' apply configurations); None when
+    /// unknown, every node's shape then deduced from its value.
+    pub object_type: Option<&'a apis::apply::ObjectType>,
 }
 
 impl<'a> AdmissionRequest<'a> {
@@ -99,6 +103,16 @@ pub struct Reinvocation {
     pub if_needed: std::collections::BTreeSet<String>,
     /// True when a hook changed the object after an IfNeeded hook (another one) had run.
     pub changed_after_if_needed: bool,
+}
+
+impl apis::admission::mutating::Reinvoker for Reinvocation {
+    fn should_call(&self, key: &str) -> bool {
+        Reinvocation::should_call(self, key)
+    }
+
+    fn ran(&mut self, key: &str, if_needed: bool, changed: bool) {
+        Reinvocation::ran(self, key, if_needed, changed)
+    }
 }
 
 impl Reinvocation {
@@ -248,6 +262,7 @@ mod tests {
             dry_run: false,
             options: None,
             warnings: &warnings,
+            object_type: None,
         };
         let mut obj = Some(json!({"metadata": {}}));
         chain.mutate(&req, &mut obj).await.unwrap();

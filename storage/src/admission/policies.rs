@@ -29,7 +29,7 @@ pub const BINDINGS: BackingResource =
 pub const NAMESPACES: BackingResource = BackingResource { group: "", version: "v1", plural: "namespaces", namespaced: false };
 
 /// How long a request waits for the first list of the configuration before it is refused.
-const SYNC_WAIT: Duration = Duration::from_secs(5);
+pub(crate) const SYNC_WAIT: Duration = Duration::from_secs(5);
 /// How long a request waits for the first list of a paramKind's objects.
 const PARAM_WAIT: Duration = Duration::from_secs(1);
 
@@ -49,16 +49,16 @@ pub trait AuthorizerFactory: Send + Sync {
 pub type CheckObserver = Arc<dyn Fn(&[Check]) + Send + Sync>;
 
 /// Compiled objects of one watch cache, each kept while its resourceVersion stays.
-struct Compiled<T> {
+pub(crate) struct Compiled<T> {
     by_name: Mutex<HashMap<String, (u64, Arc<T>)>>,
 }
 
 impl<T> Compiled<T> {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self { by_name: Mutex::new(HashMap::new()) }
     }
 
-    fn current(&self, cache: &WatchCache, make: impl Fn(&Value) -> T) -> Vec<Arc<T>> {
+    pub(crate) fn current(&self, cache: &WatchCache, make: impl Fn(&Value) -> T) -> Vec<Arc<T>> {
         let (entries, _) = cache.objects();
         let mut known = self.by_name.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = Vec::with_capacity(entries.len());
@@ -79,14 +79,12 @@ impl<T> Compiled<T> {
 
 /// The ValidatingAdmissionPolicy plugin.
 pub struct ValidatingPolicies {
-    backend: Backend,
     policies: Arc<WatchCache>,
     bindings: Arc<WatchCache>,
     namespaces: Arc<WatchCache>,
     compiled_policies: Compiled<Policy>,
     compiled_bindings: Compiled<Binding>,
-    resolver: Arc<dyn KindResolver>,
-    kinds: Mutex<HashMap<ParamKind, (BackingResource, Arc<WatchCache>)>>,
+    params: ParamCaches,
     authorizer: Option<Arc<dyn AuthorizerFactory>>,
     observer: Option<CheckObserver>,
 }
@@ -98,11 +96,9 @@ impl ValidatingPolicies {
             policies: backend.watch_cache(&POLICIES, ""),
             bindings: backend.watch_cache(&BINDINGS, ""),
             namespaces: backend.watch_cache_of_whole_objects(&NAMESPACES, ""),
-            backend,
+            params: ParamCaches::new(backend, resolver),
             compiled_policies: Compiled::new(),
             compiled_bindings: Compiled::new(),
-            resolver,
-            kinds: Mutex::new(HashMap::new()),
             authorizer,
             observer,
         }
@@ -122,13 +118,31 @@ impl ValidatingPolicies {
 
     /// The params of every kind the policies name, as they are now.
     async fn params(&self, pairs: &[(Arc<Policy>, Vec<Arc<Binding>>)]) -> Params {
+        let wanted = pairs.iter().filter(|(_, bindings)| bindings.iter().any(|b| b.param_ref.is_some())).filter_map(|(p, _)| p.param_kind.clone()).collect();
+        self.params.params(wanted).await
+    }
+}
+
+/// The watch caches of the paramKinds policies name, started when a policy first needs one.
+pub(crate) struct ParamCaches {
+    backend: Backend,
+    resolver: Arc<dyn KindResolver>,
+    kinds: Mutex<HashMap<ParamKind, (BackingResource, Arc<WatchCache>)>>,
+}
+
+impl ParamCaches {
+    pub(crate) fn new(backend: Backend, resolver: Arc<dyn KindResolver>) -> Self {
+        Self { backend, resolver, kinds: Mutex::new(HashMap::new()) }
+    }
+
+    /// The objects of each kind of `wanted`, as they are now.
+    pub(crate) async fn params(&self, wanted: Vec<ParamKind>) -> Params {
         let mut out = Params::default();
-        for (p, bindings) in pairs {
-            let Some(kind) = &p.param_kind else { continue };
-            if out.0.contains_key(kind) || bindings.iter().all(|b| b.param_ref.is_none()) {
+        for kind in wanted {
+            if out.0.contains_key(&kind) {
                 continue;
             }
-            let known = self.kinds.lock().unwrap_or_else(|e| e.into_inner()).get(kind).cloned();
+            let known = self.kinds.lock().unwrap_or_else(|e| e.into_inner()).get(&kind).cloned();
             let found = match known {
                 Some(k) => Ok(k),
                 None => match self.resolver.resolve(&kind.api_version, &kind.kind).await {
@@ -151,7 +165,7 @@ impl ValidatingPolicies {
                     }
                 }
             };
-            out.0.insert(kind.clone(), entry);
+            out.0.insert(kind, entry);
         }
         out
     }
@@ -179,7 +193,7 @@ pub async fn namespace_object(namespaces: &WatchCache, name: &str) -> Option<Val
 
 /// The params of one request, by kind: namespaced or not, and every object.
 #[derive(Default)]
-struct Params(HashMap<ParamKind, Result<(bool, Vec<Value>), String>>);
+pub(crate) struct Params(HashMap<ParamKind, Result<(bool, Vec<Value>), String>>);
 
 impl ParamSource for Params {
     fn namespaced(&self, kind: &ParamKind) -> Result<bool, String> {

@@ -180,6 +180,12 @@ impl Projection for ApplicationRegistry {
         Ok(app::to_helm_release(&a, &self.kind, &self.settings, live))
     }
 
+    fn default_decoded(&self, obj: &mut Value) {
+        if let Some(spec) = obj.get_mut("spec").filter(|s| s.is_object()) {
+            self.schema.apply_defaults(spec);
+        }
+    }
+
     fn admit_create<'a>(&'a self, ctx: &'a RequestContext, obj: &'a mut Value, opts: &'a WriteOptions) -> BoxFuture<'a, Result<Vec<String>, StorageError>> {
         Box::pin(async move {
             let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();

@@ -79,3 +79,36 @@ async fn a_release_without_the_apps_name_label_is_not_deleted_through_the_app() 
     assert_eq!((s.code, s.message.as_str()), (404, "postgreses.apps.cozystack.io \"db\" not found"));
     assert!(fake.object(&HELM_RELEASES, NS, "postgres-db").is_some(), "the HelmRelease stays");
 }
+
+struct NoKinds;
+impl crate::admission::policies::KindResolver for NoKinds {
+    fn resolve<'a>(&'a self, _: &'a str, kind: &'a str) -> futures::future::BoxFuture<'a, Result<crate::backend::BackingResource, String>> {
+        Box::pin(async move { Err(format!("no kind {kind}")) })
+    }
+}
+
+#[tokio::test]
+async fn mutating_policies_change_the_defaulted_object_before_its_validation() {
+    use crate::admission::mutating_policies::{BINDINGS, MutatingPolicies, POLICIES};
+    let fake = FakeBackend::new();
+    fake.put(
+        &POLICIES,
+        json!({"metadata": {"name": "p"}, "spec": {
+            "matchConstraints": {"resourceRules": [{"apiGroups": ["apps.cozystack.io"], "apiVersions": ["*"], "operations": ["CREATE"], "resources": ["postgreses"]}]},
+            "reinvocationPolicy": "Never",
+            "mutations": [
+                {"patchType": "ApplyConfiguration", "applyConfiguration": {"expression": "Object{metadata: Object.metadata{labels: {'by': 'map'}}, spec: Object.spec{replicas: object.spec.replicas + 1}}"}},
+                {"patchType": "JSONPatch", "jsonPatch": {"expression": "[JSONPatch{op: 'add', path: '/spec/unknownField', value: 1}]"}},
+            ]}}),
+    );
+    fake.put(&BINDINGS, json!({"metadata": {"name": "b"}, "spec": {"policyName": "p"}}));
+    let store = postgres(&fake);
+    let policies = std::sync::Arc::new(MutatingPolicies::new(super::backend(&fake), std::sync::Arc::new(NoKinds), None, None));
+    let chain = crate::admission::AdmissionChain::new(vec![]).with_mutating(vec![policies]);
+    let c = crate::registry::RequestContext { admission: std::sync::Arc::new(chain), ..ctx(NS) };
+    let created = store.create(&c, pg("db", json!({})), &WriteOptions::default()).await.unwrap().object;
+    // The policy saw replicas defaulted (2); the unknown field its JSONPatch added is pruned silently.
+    assert_eq!(created["metadata"]["labels"]["by"], "map");
+    assert_eq!(created["spec"]["replicas"], 3);
+    assert!(created["spec"].get("unknownField").is_none());
+}
