@@ -88,16 +88,40 @@ async fn end_of<R: AsyncRead + Unpin>(mut r: R, deadline: Instant, first: Option
     }
 }
 
-/// Whether the server still holds the connection whose client end has local port `client_port` open
-/// (ESTABLISHED in the kernel's table): seen from the server's side, without reading from the client's.
-fn server_holds(api_port: u16, client_port: u16) -> bool {
+/// The server's side of the connection whose client end has local port `client_port`, while the server holds it
+/// open (ESTABLISHED in the kernel's table): the bytes in its send queue the client has not taken. Seen from the
+/// server's side, without reading from the client's.
+fn server_side(api_port: u16, client_port: u16) -> Option<u64> {
     let port = |field: &str| field.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
-    ["/proc/net/tcp", "/proc/net/tcp6"].iter().filter_map(|f| std::fs::read_to_string(f).ok()).any(|table| {
-        table.lines().skip(1).any(|l| {
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().filter_map(|f| std::fs::read_to_string(f).ok()).find_map(|table| {
+        table.lines().skip(1).find_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            f.len() > 3 && port(f[1]) == Some(api_port) && port(f[2]) == Some(client_port) && f[3] == "01"
+            let open = f.len() > 4 && port(f[1]) == Some(api_port) && port(f[2]) == Some(client_port) && f[3] == "01";
+            open.then(|| u64::from_str_radix(f[4].split(':').next().unwrap_or_default(), 16).unwrap_or_default())
         })
     })
+}
+
+/// Follows the server's side of a connection: whether it is still open, and since when its send queue is stuck
+/// (not empty and unchanged since the last look: the client takes nothing).
+struct ServerSide {
+    ports: (u16, u16),
+    last: Option<u64>,
+    stuck_since: Option<Instant>,
+}
+
+impl ServerSide {
+    fn open(&mut self) -> bool {
+        let now = server_side(self.ports.0, self.ports.1);
+        match now {
+            Some(q) if q > 0 && self.last == Some(q) => {
+                self.stuck_since.get_or_insert_with(Instant::now);
+            }
+            _ => {}
+        }
+        self.last = now;
+        now.is_some()
+    }
 }
 
 /// The server's apiserver_registered_watchers gauge for Postgres.
@@ -145,8 +169,17 @@ fn status_of(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).lines().next().unwrap_or_default().to_string()
 }
 
+/// The soft limit of open files of this process (and of the plane it starts, which inherits it).
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    limits.lines().find(|l| l.starts_with("Max open files"))?.split_whitespace().nth(3)?.parse().ok()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_clients_are_cut_off_within_the_limits_while_normal_clients_are_served() {
+    if let Some(limit) = open_files_limit() {
+        assert!(limit as usize >= PLAIN + TLS_IDLE + 1000, "ulimit -n is {limit}: the test holds {} connections at once", PLAIN + TLS_IDLE);
+    }
     let dir = std::env::temp_dir().join(format!("cozy-e2e-hostile-{}", std::process::id()));
     let args = format!(
         "--idle-connection-timeout={IDLE}s --client-write-timeout={WRITE}s --request-timeout={REQUEST}s --request-header-timeout={HEADER}s --max-connections=2000"
@@ -234,14 +267,16 @@ async fn hostile_clients_are_cut_off_within_the_limits_while_normal_clients_are_
         s.write_all(head.as_bytes()).await.unwrap();
         s.flush().await.unwrap();
         wait_until("the never-reading watcher to be registered", secs(20), || async { postgres_watchers(&direct).await == before + 1.0 }).await.unwrap();
-        assert!(server_holds(cp.api_port, client_port), "the server holds the watcher's connection");
-        // 200 KiB of annotation per object: 60 objects are 12 MiB of events, more than the socket buffers hold.
+        let mut server = ServerSide { ports: (cp.api_port, client_port), last: None, stuck_since: None };
+        assert!(server.open(), "the server holds the watcher's connection");
+        // 200 KiB of annotation per object, until the server gives up on the watcher: some 50 objects fill the
+        // socket buffers on loopback; 150 at most.
         let filler = "x".repeat(200 * 1024);
         let first = Instant::now();
         let mut created = 0;
         let mut last = first;
-        for i in 0..60 {
-            if !server_holds(cp.api_port, client_port) {
+        for i in 0..150 {
+            if !server.open() {
                 break;
             }
             let mut app = postgres(&ns, &format!("big-{i}"), json!({}));
@@ -251,17 +286,24 @@ async fn hostile_clients_are_cut_off_within_the_limits_while_normal_clients_are_
             created += 1;
             last = Instant::now();
         }
-        wait_until("the server to close the never-reading watcher's connection", secs(WRITE) + MARGIN, || async { !server_holds(cp.api_port, client_port) })
-            .await
-            .unwrap_or_else(|e| panic!("{e:#}: {created} objects of 200 KiB created"));
+        let deadline = last + secs(WRITE) + MARGIN;
+        while server.open() {
+            assert!(
+                Instant::now() < deadline,
+                "the server still holds the never-reading watcher's connection {WRITE}s + {MARGIN:?} after the last of {created} objects of 200 KiB"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         let closed = Instant::now();
         wait_until("the watcher gauge to return to its value before", MARGIN, || async { postgres_watchers(&direct).await == before }).await.unwrap();
         // The client's side agrees: what the kernel holds for it, then the end.
         let end = end_of(s, Instant::now() + MARGIN, None).await;
         assert!(end.is_some(), "the watcher's connection reads to its end");
+        let stuck = server.stuck_since.map(|t| format!("{:.1}s after its send queue to the watcher stopped moving, ", (closed - t).as_secs_f64()));
         format!(
-            "{created} objects of 200 KiB created in {:.1}s; connection closed {:.1}s after the first, {:.1}s after the last",
+            "{created} objects of 200 KiB created in {:.1}s; connection closed {}{:.1}s after the first object, {:.1}s after the last",
             (last - first).as_secs_f64(),
+            stuck.unwrap_or_default(),
             (closed - first).as_secs_f64(),
             closed.saturating_duration_since(last).as_secs_f64()
         )
