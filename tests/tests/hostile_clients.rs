@@ -25,7 +25,7 @@ const REQUEST: u64 = 5;
 const HANDSHAKE: u64 = 10;
 /// What every deadline allows beyond its limit: the server checks a few times per limit, and the machine is busy.
 const MARGIN: Duration = Duration::from_secs(10);
-/// TCP connections that never start TLS.
+/// TCP connections that never start TLS (fewer if the open files limit is below some 1,350).
 const PLAIN: usize = 1000;
 /// Connections that finish the TLS handshake and send nothing.
 const TLS_IDLE: usize = 50;
@@ -177,9 +177,9 @@ fn open_files_limit() -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_clients_are_cut_off_within_the_limits_while_normal_clients_are_served() {
-    if let Some(limit) = open_files_limit() {
-        assert!(limit as usize >= PLAIN + TLS_IDLE + 1000, "ulimit -n is {limit}: the test holds {} connections at once", PLAIN + TLS_IDLE);
-    }
+    // This process and the server each hold every connection: stay well below the open files limit.
+    let plain_n = open_files_limit().map_or(PLAIN, |limit| PLAIN.min((limit as usize).saturating_sub(TLS_IDLE + 300)));
+    assert!(plain_n >= 100, "ulimit -n is too small for this test: {:?}", open_files_limit());
     let dir = std::env::temp_dir().join(format!("cozy-e2e-hostile-{}", std::process::id()));
     let args = format!(
         "--idle-connection-timeout={IDLE}s --client-write-timeout={WRITE}s --request-timeout={REQUEST}s --request-header-timeout={HEADER}s --max-connections=2000"
@@ -224,8 +224,8 @@ async fn hostile_clients_are_cut_off_within_the_limits_while_normal_clients_are_
 
     // 1. TCP connections that never start TLS: closed when the handshake's time is up.
     let plain = async {
-        let mut conns = Vec::with_capacity(PLAIN);
-        for _ in 0..PLAIN {
+        let mut conns = Vec::with_capacity(plain_n);
+        for _ in 0..plain_n {
             conns.push((Instant::now(), TcpStream::connect(addr).await.expect("connect")));
         }
         let ends = futures::future::join_all(
@@ -233,7 +233,7 @@ async fn hostile_clients_are_cut_off_within_the_limits_while_normal_clients_are_
         )
         .await;
         let open = ends.iter().filter(|e| e.is_none()).count();
-        assert_eq!(open, 0, "{open} of {PLAIN} plain TCP connections still open {HANDSHAKE}s + {MARGIN:?} after they were opened");
+        assert_eq!(open, 0, "{open} of {plain_n} plain TCP connections still open {HANDSHAKE}s + {MARGIN:?} after they were opened");
         summary(ends.into_iter().flatten().collect())
     };
 
@@ -354,7 +354,7 @@ async fn hostile_clients_are_cut_off_within_the_limits_while_normal_clients_are_
     stop.store(true, Ordering::Relaxed);
     let failures = normal.await.unwrap();
     let latencies = latencies.lock().unwrap().clone();
-    println!("hostile: {PLAIN} plain TCP connections closed after {plain}");
+    println!("hostile: {plain_n} plain TCP connections closed after {plain}");
     println!("hostile: {TLS_IDLE} idle TLS connections closed after {tls_idle}");
     println!("hostile: never-reading watcher: {never_reader}");
     println!("hostile: headers one byte a second: {slow_headers}");
