@@ -45,20 +45,21 @@ impl Drop for Plane {
     }
 }
 
-/// TLS to cozystack-api with the admin client certificate, HTTP/1.1 (no ALPN).
-fn connector(cp: &ControlPlane) -> TlsConnector {
+/// TLS to cozystack-api with the admin client certificate, offering the protocols in `alpn` (none: HTTP/1.1).
+fn connector(cp: &ControlPlane, alpn: &[&[u8]]) -> TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(cp.cert("ca.crt")).unwrap() {
         roots.add(c.unwrap()).unwrap();
     }
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cp.cert("admin.crt")).unwrap().map(|c| c.unwrap()).collect();
     let key = PrivateKeyDer::from_pem_file(cp.cert("admin.key")).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots)
         .with_client_auth_cert(chain, key)
         .unwrap();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     TlsConnector::from(Arc::new(config))
 }
 
@@ -189,7 +190,7 @@ async fn hostile_clients_are_cut_off_within_the_limits_while_normal_clients_are_
     let addr: SocketAddr = ([127, 0, 0, 1], cp.api_port).into();
     let (crt, key) = (cp.cert("admin.crt"), cp.cert("admin.key"));
     let direct = cp.direct(Some((&crt, &key))).await.unwrap();
-    let connector = connector(cp);
+    let connector = connector(cp, &[]);
     let ns = namespace(cp, "hostile");
     let apps = format!("{APPS}/namespaces/{ns}/postgreses");
     let (code, body) = raw(&direct, req("POST", &apps, Some(postgres(&ns, "probe", json!({}))))).await.unwrap();
@@ -362,5 +363,47 @@ async fn hostile_clients_are_cut_off_within_the_limits_while_normal_clients_are_
     println!("hostile: normal gets and lists over {:.0}s: {}", elapsed.as_secs_f64(), summary(latencies.clone()));
     assert!(failures.is_empty(), "normal requests failed or took over {NORMAL:?}: {failures:?}");
     assert!(latencies.len() >= 20, "the normal client was served throughout: {} requests", latencies.len());
+    cp.kubectl_ok(&["delete", "namespace", &ns, "--wait=false"]).unwrap();
+}
+
+/// Not yet so: over HTTP/2 a client reads the connection (its library answers pings and takes frames) but may
+/// never read one stream. The server's write to that stream waits for flow-control credit, not for the socket, so
+/// the connection's write timeout never sees it, and the watch stays registered until the client goes away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known gap: a never-read HTTP/2 stream is not cut off (docs/reliability.md, Slow and hostile clients)"]
+async fn an_http2_watch_stream_that_is_never_read_is_cut_off() {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    let dir = std::env::temp_dir().join(format!("cozy-e2e-hostile-h2-{}", std::process::id()));
+    let args = format!("--idle-connection-timeout={IDLE}s --client-write-timeout={WRITE}s --request-timeout={REQUEST}s --request-header-timeout={HEADER}s");
+    let plane = Plane(ControlPlane::start(&dir, vec![("COZY_API_ARGS".into(), args)]).unwrap_or_else(|e| panic!("control plane: {e:#}")));
+    let cp = &plane.0;
+    let addr: SocketAddr = ([127, 0, 0, 1], cp.api_port).into();
+    let direct = cp.direct(Some((&cp.cert("admin.crt"), &cp.cert("admin.key")))).await.unwrap();
+    let ns = namespace(cp, "h2");
+    let apps = format!("{APPS}/namespaces/{ns}/postgreses");
+    let before = postgres_watchers(&direct).await;
+    let s = tls(&connector(cp, &[b"h2"]), addr, TcpStream::connect(addr).await.unwrap()).await;
+    assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]), "HTTP/2 agreed");
+    // A 16 KiB window per stream: one 200 KiB event exhausts it.
+    let (mut sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .initial_stream_window_size(16 * 1024)
+        .handshake(TokioIo::new(s))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let get = |path: String| http::Request::get(format!("https://127.0.0.1:{}{path}", cp.api_port)).body(http_body_util::Empty::<bytes::Bytes>::new()).unwrap();
+    let watch = sender.send_request(get(format!("{apps}?watch=1"))).await.unwrap();
+    assert_eq!(watch.status(), 200);
+    wait_until("the HTTP/2 watcher to be registered", secs(20), || async { postgres_watchers(&direct).await == before + 1.0 }).await.unwrap();
+    let filler = "x".repeat(200 * 1024);
+    for i in 0..5 {
+        let mut app = postgres(&ns, &format!("big-{i}"), json!({}));
+        app["metadata"]["annotations"] = json!({"filler": filler});
+        let (code, body) = raw(&direct, req("POST", &apps, Some(app))).await.unwrap();
+        assert_eq!(code, 201, "{body}");
+    }
+    wait_until("the never-read HTTP/2 watch to end", secs(WRITE) + MARGIN, || async { postgres_watchers(&direct).await == before }).await.unwrap();
+    drop(watch);
     cp.kubectl_ok(&["delete", "namespace", &ns, "--wait=false"]).unwrap();
 }
