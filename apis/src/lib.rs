@@ -26,6 +26,7 @@ pub mod application;
 pub mod apply;
 pub mod definition;
 pub mod fixtures;
+pub mod json_patches;
 pub mod meta;
 pub mod names;
 pub mod openapi;

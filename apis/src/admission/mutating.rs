@@ -370,9 +370,8 @@ fn json_patch(act: &Activation<'_>, expr: &Expr, object: &mut Value) -> Result<(
         ops.push(Value::Object(op));
     }
     let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops)).map_err(|e| format!("JSON Patch: {e}"))?;
-    let mut patched = object.clone();
-    match json_patch::patch(&mut patched, &patch) {
-        Ok(()) => {
+    match crate::json_patches::patched(object, &patch) {
+        Ok(patched) => {
             *object = patched;
             Ok(())
         }

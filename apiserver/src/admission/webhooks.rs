@@ -294,7 +294,8 @@ fn apply_patch(w: &Webhook, object: &mut Option<Value>, patch: Value) -> Result<
         return Err(webhook::internal(&format!("admission webhook \"{}\" attempted to modify the object, which is not supported for this operation", w.name)));
     };
     let patch: json_patch::Patch = serde_json::from_value(patch).map_err(|e| webhook::internal(&format!("JSON Patch: {e}")))?;
-    json_patch::patch(obj, &patch).map_err(|e| webhook::internal(&format!("JSON Patch: {e}")))
+    *obj = apis::json_patches::patched(obj, &patch).map_err(|e| webhook::internal(&format!("JSON Patch: {e}")))?;
+    Ok(())
 }
 
 impl MutatingPlugin for MutatingWebhooks {

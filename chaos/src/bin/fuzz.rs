@@ -93,8 +93,11 @@ async fn main() -> Result<()> {
                 (true, false) => nobody_direct.clone(),
                 (true, true) => nobody_aggregated.clone(),
             };
-            // Through the aggregator only our groups reach the server; kube-apiserver answers other paths itself.
-            let ours = ["/apis/apps.cozystack.io/", "/apis/core.cozystack.io/", "/apis/sdn.cozystack.io/"].iter().any(|p| input.uri.starts_with(p));
+            // Through the aggregator only our group-versions reach the server; kube-apiserver answers every other
+            // path itself (`/apis/apps.cozystack.io/healthz` too, with its own plain-text 404).
+            let ours = ["/apis/apps.cozystack.io/v1alpha1", "/apis/core.cozystack.io/v1alpha1", "/apis/sdn.cozystack.io/v1alpha1"]
+                .iter()
+                .any(|p| input.uri.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?'])));
             let judged = n % 10 != 0 || ours;
             async move {
                 let verdict = send(&client, &input).await;

@@ -32,27 +32,27 @@ pub fn patch_type(content_type: &str) -> Result<PatchType, Status> {
 
 /// Applies a JSON or merge patch to `current`.
 pub fn apply(kind: PatchType, current: &Value, patch: &[u8]) -> Result<Value, Status> {
-    let mut doc = current.clone();
     match kind {
         PatchType::Json => {
             let ops: json_patch::Patch = serde_json::from_slice(patch).map_err(|e| Status::bad_request(format!("the JSON patch is invalid: {e}")))?;
-            json_patch::patch(&mut doc, &ops).map_err(|e| Status {
+            apis::json_patches::patched(current, &ops).map_err(|e| Status {
                 code: 422,
                 reason: "Invalid".into(),
                 message: format!("the server rejected our request due to an error in our request: {e}"),
                 ..Status::bad_request("")
-            })?;
+            })
         }
-        PatchType::Apply => return apply_config(patch),
+        PatchType::Apply => apply_config(patch),
         PatchType::Merge => {
             let p: Value = super::decode_body(patch, "application/json")?;
             if !p.is_object() {
                 return Err(Status::bad_request("the patch must be a JSON object"));
             }
+            let mut doc = current.clone();
             json_patch::merge(&mut doc, &p);
+            Ok(doc)
         }
     }
-    Ok(doc)
 }
 
 /// The configuration an apply patch carries (YAML, of which JSON is a part).
@@ -99,5 +99,15 @@ mod tests {
         assert_eq!(apply(PatchType::Merge, &cur, b"{not json").unwrap_err().code, 400);
         assert!(patch_sets_resource_version(PatchType::Merge, br#"{"metadata":{"resourceVersion":"4"}}"#));
         assert!(!patch_sets_resource_version(PatchType::Merge, br#"{"spec":{}}"#));
+    }
+
+    #[test]
+    fn a_json_patch_failing_after_a_move_onto_the_parent_is_422() {
+        // Found by fuzzing: the patch library's rollback of such a move panicked, and the panic became a 500.
+        let cur = json!({"spec": {"users": {"u": {"password": "x"}}}});
+        let patch = br#"[{"op":"move","from":"/spec/users/u","path":"/spec/users"},{"op":"remove","path":"/spec/nothing"}]"#;
+        let err = apply(PatchType::Json, &cur, patch).unwrap_err();
+        assert_eq!(err.code, 422);
+        assert!(err.message.contains("/spec/nothing"), "{}", err.message);
     }
 }
