@@ -34,7 +34,9 @@ struct Document {
 
 impl Document {
     fn new(value: &serde_json::Value) -> Self {
-        let bytes = serde_json::to_vec(value).unwrap_or_default();
+        let mut bytes = serde_json::to_vec(value).unwrap_or_default();
+        // The documents are large and kept for minutes: drop the spare half a growing Vec may have.
+        bytes.shrink_to_fit();
         Self { hash: openapi::etag(&bytes), bytes: bytes.into() }
     }
 

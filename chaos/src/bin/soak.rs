@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use chaos::chart::{Panel, render};
 use chaos::plane::{Plane, create_namespace, send};
-use chaos::report::{mib, write_section};
+use chaos::report::{median, mib, slope_per_hour, write_section};
 use chaos::rng::Rng;
 use clap::Parser;
 use e2e::{APPS, req};
@@ -164,10 +164,15 @@ async fn main() -> Result<()> {
     }
     let start = Instant::now();
     let mut samples: Vec<(f64, u64, u64)> = Vec::new();
+    // The HelmRelease cache's history events and capacity, per sample: memory grows until the window is full.
+    let mut windows: Vec<(u64, u64)> = Vec::new();
     while Instant::now() < deadline {
         let t = start.elapsed().as_secs_f64() / 60.0;
         match plane.usage("cozystack-api") {
-            Ok((rss, fds)) => samples.push((t, rss, fds)),
+            Ok((rss, fds)) => {
+                samples.push((t, rss, fds));
+                windows.push(history_window(&plane.direct).await);
+            }
             Err(e) => eprintln!("[soak] sampling: {e}"),
         }
         if samples.len() % 30 == 1 {
@@ -192,22 +197,33 @@ async fn main() -> Result<()> {
         &[
             Panel { title: "resident memory (MiB)".into(), points: samples.iter().map(|(t, r, _)| (*t, *r as f64 / 1048576.0)).collect() },
             Panel { title: "open file descriptors".into(), points: samples.iter().map(|(t, _, f)| (*t, *f as f64)).collect() },
+            Panel {
+                title: "events in the HelmRelease watch cache's history window".into(),
+                points: samples.iter().zip(&windows).map(|((t, _, _), (events, _))| (*t, *events as f64)).collect(),
+            },
         ],
     );
     std::fs::write(&args.svg, svg)?;
-    // Drift: the median of the last sixth of the run against the median of the second sixth (after warm-up).
-    let sixth = samples.len() / 6;
-    let median = |part: &[(f64, u64, u64)], f: fn(&(f64, u64, u64)) -> u64| -> u64 {
-        let mut v: Vec<u64> = part.iter().map(f).collect();
-        v.sort_unstable();
-        v.get(v.len() / 2).copied().unwrap_or_default()
+    // Warm-up lasts until the history window is full: until then memory grows with it, by design. Drift is
+    // judged after it: the median of the last sixth against the median of the first sixth, and the trend.
+    let full = windows.iter().position(|(events, capacity)| *capacity > 0 && events >= capacity);
+    let (warm, window_row) = match full {
+        Some(i) => (i, format!("full ({} events) after {:.1} min", windows[i].1, samples[i].0)),
+        None => {
+            let (events, capacity) = windows.last().copied().unwrap_or_default();
+            (samples.len() / 6, format!("not full at the end ({events} of {capacity} events); warm-up taken as the first sixth"))
+        }
     };
-    let (early, late) = (&samples[sixth..2 * sixth], &samples[samples.len() - sixth..]);
-    let (rss0, rss1) = (median(early, |s| s.1), median(late, |s| s.1));
-    let (fd0, fd1) = (median(early, |s| s.2), median(late, |s| s.2));
+    let after = &samples[warm.min(samples.len().saturating_sub(1))..];
+    let part = (after.len() / 6).max(1);
+    let (early, late) = (&after[..part.min(after.len())], &after[after.len().saturating_sub(part)..]);
+    let (rss0, rss1) = (median(early.iter().map(|s| s.1)), median(late.iter().map(|s| s.1)));
+    let (fd0, fd1) = (median(early.iter().map(|s| s.2)), median(late.iter().map(|s| s.2)));
+    let rss_trend = slope_per_hour(&after.iter().map(|s| (s.0, s.1 as f64 / 1048576.0)).collect::<Vec<_>>());
+    let fd_trend = slope_per_hour(&after.iter().map(|s| (s.0, s.2 as f64)).collect::<Vec<_>>());
     let max_rss = samples.iter().map(|s| s.1).max().unwrap_or_default();
     let body = format!(
-        "| Soak | Value |\n|---|---|\n| Duration | {} min, {} samples |\n| Writes (errors: 5xx or transport) | {} ({}) |\n| Lists | {} |\n| Watchers opened and closed | {} |\n| ApplicationDefinitions added and removed | {} |\n| Resident memory, median of the second sixth → last sixth | {} → {} ({:+.1} MiB); peak {} |\n| Open file descriptors, median of the second sixth → last sixth | {fd0} → {fd1} ({:+}) |\n\n![resident memory and file descriptors over the soak]({})\n",
+        "| Soak | Value |\n|---|---|\n| Duration | {} min, {} samples |\n| Writes (errors: 5xx or transport) | {} ({}) |\n| Lists | {} |\n| Watchers opened and closed | {} |\n| ApplicationDefinitions added and removed | {} |\n| HelmRelease watch cache history window (warm-up) | {window_row} |\n| Resident memory after warm-up: median of its first sixth → last sixth; trend | {} → {} ({:+.1} MiB); {rss_trend:+.1} MiB per hour; peak {} |\n| Open file descriptors after warm-up: median of its first sixth → last sixth; trend | {fd0} → {fd1} ({:+}); {fd_trend:+.1} per hour |\n\n![resident memory, file descriptors and history window over the soak]({})\n",
         args.minutes,
         samples.len(),
         counters[writes].load(Ordering::Relaxed),
@@ -225,4 +241,16 @@ async fn main() -> Result<()> {
     write_section(&args.doc, &args.section, &body)?;
     println!("{body}");
     Ok(())
+}
+
+/// Events in the HelmRelease watch cache's history and its capacity, from the server's metrics ((0, 0) if
+/// unreadable).
+async fn history_window(direct: &kube::Client) -> (u64, u64) {
+    let Ok((200, body)) = send(direct, req("GET", "/metrics", None), Duration::from_secs(10)).await else { return (0, 0) };
+    let text = String::from_utf8_lossy(&body);
+    let value = |metric: &str| {
+        let line = format!("{metric}{{resource=\"helmreleases.helm.toolkit.fluxcd.io\"}} ");
+        text.lines().find_map(|l| l.strip_prefix(line.as_str())).and_then(|v| v.trim().parse::<f64>().ok()).unwrap_or_default() as u64
+    };
+    (value("cozystack_watch_cache_history_events"), value("apiserver_watch_cache_capacity"))
 }
