@@ -337,6 +337,20 @@ pub fn condition(act: &Activation<'_>, expr: &Expr) -> Result<bool, String> {
     }
 }
 
+/// matchConditions, as kube-apiserver runs them: any false one skips the request (even when others erred);
+/// otherwise the errors together are one error; true when all hold.
+pub fn match_conditions(act: &Activation<'_>, conditions: &[(String, Expr)]) -> Result<bool, String> {
+    let mut errors = Vec::new();
+    for (_, expr) in conditions {
+        match condition(act, expr) {
+            Ok(false) => return Ok(false),
+            Ok(true) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() { Ok(true) } else { Err(aggregate(&errors)) }
+}
+
 /// Several errors as one, as apimachinery's aggregate prints them: the one alone, or `[a, b]`.
 pub fn aggregate(errors: &[String]) -> String {
     match errors {

@@ -20,7 +20,8 @@ use serde_json::Value;
 use super::Attributes;
 use super::cel::{Activation, CelAuthorizer, Expr, from_cel};
 use super::matching;
-use super::validating::{Binding, ParamKind, ParamSource, named_exprs, params_of, text};
+pub use super::validating::pair;
+use super::validating::{Binding, ParamSource, PolicyBase, params_of, text};
 use crate::apply::ObjectType;
 use crate::status::{Status, StatusCause};
 
@@ -200,22 +201,18 @@ pub struct Mutation {
 /// A compiled MutatingAdmissionPolicy.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    /// metadata.name.
-    pub name: String,
-    /// failurePolicy Fail (the default) or Ignore.
-    pub fail_closed: bool,
-    /// spec.matchConstraints.
-    pub match_constraints: Value,
-    /// spec.matchConditions.
-    pub match_conditions: Vec<(String, Expr)>,
-    /// spec.variables, in order.
-    pub variables: Vec<(String, Expr)>,
+    /// What every policy has.
+    pub base: PolicyBase,
     /// spec.mutations, in order.
     pub mutations: Vec<Mutation>,
-    /// spec.paramKind.
-    pub param_kind: Option<ParamKind>,
     /// reinvocationPolicy IfNeeded.
     pub reinvoke_if_needed: bool,
+}
+
+impl AsRef<PolicyBase> for Policy {
+    fn as_ref(&self) -> &PolicyBase {
+        &self.base
+    }
 }
 
 impl Policy {
@@ -234,13 +231,8 @@ impl Policy {
             })
             .collect();
         Self {
-            name: text(v, "/metadata/name"),
-            fail_closed: spec.get("failurePolicy").and_then(Value::as_str) != Some("Ignore"),
-            match_constraints: spec.get("matchConstraints").cloned().unwrap_or_default(),
-            match_conditions: named_exprs(spec.get("matchConditions"), "name", "expression"),
-            variables: named_exprs(spec.get("variables"), "name", "expression"),
+            base: PolicyBase::from_json(v, &spec),
             mutations,
-            param_kind: spec.get("paramKind").filter(|p| !p.is_null()).map(|p| ParamKind { api_version: text(p, "/apiVersion"), kind: text(p, "/kind") }),
             reinvoke_if_needed: spec.get("reinvocationPolicy").and_then(Value::as_str) == Some("IfNeeded"),
         }
     }
@@ -429,14 +421,14 @@ pub fn evaluate(
         let current = object.clone();
         let mut at = *a;
         at.object = current.as_ref();
-        let policy_matches = matching::resources_match(Some(&policy.match_constraints), &at, ns_labels.as_ref(), false);
+        let policy_matches = matching::resources_match(Some(&policy.base.match_constraints), &at, ns_labels.as_ref(), false);
         match policy_matches {
             Ok(false) => continue,
             Err(e) => {
                 errors.push(PolicyError {
-                    policy: policy.name.clone(),
+                    policy: policy.base.name.clone(),
                     binding: String::new(),
-                    fail_closed: policy.fail_closed,
+                    fail_closed: policy.base.fail_closed,
                     message: format!("failed to configure policy: {e}"),
                 });
                 continue;
@@ -444,7 +436,12 @@ pub fn evaluate(
             Ok(true) => {}
         }
         for binding in bindings {
-            let err = |message: String| PolicyError { policy: policy.name.clone(), binding: binding.name.clone(), fail_closed: policy.fail_closed, message };
+            let err = |message: String| PolicyError {
+                policy: policy.base.name.clone(),
+                binding: binding.name.clone(),
+                fail_closed: policy.base.fail_closed,
+                message,
+            };
             let current = object.clone();
             let mut at = *a;
             at.object = current.as_ref();
@@ -456,7 +453,7 @@ pub fn evaluate(
                 }
                 Ok(true) => {}
             }
-            let list = match params_of(policy.param_kind.as_ref(), binding, &at, params) {
+            let list = match params_of(policy.base.param_kind.as_ref(), binding, &at, params) {
                 Ok(list) => list,
                 Err(f) => {
                     errors.push(err(f.message));
@@ -467,33 +464,22 @@ pub fn evaluate(
                 let Some(working) = object.clone() else { continue };
                 let key = format!(
                     "policy/{}/{}/{}/{}",
-                    policy.name,
+                    policy.base.name,
                     binding.name,
                     text(param.as_ref().unwrap_or(&Value::Null), "/metadata/namespace"),
                     text(param.as_ref().unwrap_or(&Value::Null), "/metadata/name")
                 );
                 let mut at = *a;
                 at.object = Some(&working);
-                let p = policy.param_kind.as_ref().map(|_| param.as_ref());
-                let mut act = Activation::new(&at, p, ns, &policy.variables, authz.clone());
-                let mut cond_errors = Vec::new();
-                let mut skip = false;
-                for (_, expr) in &policy.match_conditions {
-                    match super::cel::condition(&act, expr) {
-                        Ok(false) => {
-                            skip = true;
-                            break;
-                        }
-                        Ok(true) => {}
-                        Err(e) => cond_errors.push(e),
+                let p = policy.base.param_kind.as_ref().map(|_| param.as_ref());
+                let mut act = Activation::new(&at, p, ns, &policy.base.variables, authz.clone());
+                match super::cel::match_conditions(&act, &policy.base.match_conditions) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        errors.push(err(e));
+                        continue;
                     }
-                }
-                if skip {
-                    continue;
-                }
-                if !cond_errors.is_empty() {
-                    errors.push(err(super::cel::aggregate(&cond_errors)));
-                    continue;
                 }
                 if !reinvocation.should_call(&key) {
                     continue;
@@ -508,7 +494,12 @@ pub fn evaluate(
                         Err(e) if e.starts_with("compilation") => "compile_error",
                         Err(_) => "invalid_error",
                     };
-                    checks.push(Check { policy: policy.name.clone(), binding: binding.name.clone(), error_type, seconds: started.elapsed().as_secs_f64() });
+                    checks.push(Check {
+                        policy: policy.base.name.clone(),
+                        binding: binding.name.clone(),
+                        error_type,
+                        seconds: started.elapsed().as_secs_f64(),
+                    });
                     if let Err(e) = outcome {
                         errors.push(err(e));
                     }
@@ -545,17 +536,6 @@ impl Verdict {
             None => Ok(self.checks),
         }
     }
-}
-
-/// Matches policies to their bindings: only policies with at least one binding run.
-pub fn pair(policies: &[Arc<Policy>], bindings: &[Arc<Binding>]) -> Vec<(Arc<Policy>, Vec<Arc<Binding>>)> {
-    policies
-        .iter()
-        .filter_map(|p| {
-            let mine: Vec<_> = bindings.iter().filter(|b| b.policy_name == p.name).cloned().collect();
-            (!mine.is_empty()).then(|| (p.clone(), mine))
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -46,9 +46,9 @@ pub struct Validation {
     pub reason: String,
 }
 
-/// A compiled ValidatingAdmissionPolicy.
+/// What every admission policy has, validating or mutating.
 #[derive(Debug, Clone)]
-pub struct Policy {
+pub struct PolicyBase {
     /// metadata.name.
     pub name: String,
     /// failurePolicy Fail (the default) or Ignore.
@@ -59,12 +59,33 @@ pub struct Policy {
     pub match_conditions: Vec<(String, Expr)>,
     /// spec.variables, in order.
     pub variables: Vec<(String, Expr)>,
+    /// spec.paramKind.
+    pub param_kind: Option<ParamKind>,
+}
+
+impl PolicyBase {
+    /// Reads it from the policy object `v` and its `spec`.
+    pub fn from_json(v: &Value, spec: &Value) -> Self {
+        Self {
+            name: text(v, "/metadata/name"),
+            fail_closed: spec.get("failurePolicy").and_then(Value::as_str) != Some("Ignore"),
+            match_constraints: spec.get("matchConstraints").cloned().unwrap_or_default(),
+            match_conditions: named_exprs(spec.get("matchConditions"), "name", "expression"),
+            variables: named_exprs(spec.get("variables"), "name", "expression"),
+            param_kind: spec.get("paramKind").filter(|p| !p.is_null()).map(|p| ParamKind { api_version: text(p, "/apiVersion"), kind: text(p, "/kind") }),
+        }
+    }
+}
+
+/// A compiled ValidatingAdmissionPolicy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// What every policy has.
+    pub base: PolicyBase,
     /// spec.validations.
     pub validations: Vec<Validation>,
     /// spec.auditAnnotations: key and valueExpression.
     pub audit_annotations: Vec<(String, Expr)>,
-    /// spec.paramKind.
-    pub param_kind: Option<ParamKind>,
 }
 
 pub(crate) fn text(v: &Value, pointer: &str) -> String {
@@ -73,6 +94,12 @@ pub(crate) fn text(v: &Value, pointer: &str) -> String {
 
 pub(crate) fn named_exprs(v: Option<&Value>, name_key: &str, expr_key: &str) -> Vec<(String, Expr)> {
     v.and_then(Value::as_array).into_iter().flatten().map(|e| (text(e, &format!("/{name_key}")), Expr::compile(&text(e, &format!("/{expr_key}"))))).collect()
+}
+
+impl AsRef<PolicyBase> for Policy {
+    fn as_ref(&self) -> &PolicyBase {
+        &self.base
+    }
 }
 
 impl Policy {
@@ -91,17 +118,7 @@ impl Policy {
                 reason: e.get("reason").and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or("Invalid").to_string(),
             })
             .collect();
-        let param_kind = spec.get("paramKind").filter(|p| !p.is_null()).map(|p| ParamKind { api_version: text(p, "/apiVersion"), kind: text(p, "/kind") });
-        Self {
-            name: text(v, "/metadata/name"),
-            fail_closed: spec.get("failurePolicy").and_then(Value::as_str) != Some("Ignore"),
-            match_constraints: spec.get("matchConstraints").cloned().unwrap_or_default(),
-            match_conditions: named_exprs(spec.get("matchConditions"), "name", "expression"),
-            variables: named_exprs(spec.get("variables"), "name", "expression"),
-            validations,
-            audit_annotations: named_exprs(spec.get("auditAnnotations"), "key", "valueExpression"),
-            param_kind,
-        }
+        Self { base: PolicyBase::from_json(v, &spec), validations, audit_annotations: named_exprs(spec.get("auditAnnotations"), "key", "valueExpression") }
     }
 }
 
@@ -323,18 +340,11 @@ fn evaluate_with(
     ns: Option<&Value>,
     authz: Option<Arc<dyn CelAuthorizer>>,
 ) -> Vec<Failure> {
-    let act = Activation::new(a, param, ns, &policy.variables, authz);
-    // matchConditions: any false skips, even when others erred; otherwise their errors together are a failure.
-    let mut cond_errors = Vec::new();
-    for (_, expr) in &policy.match_conditions {
-        match super::cel::condition(&act, expr) {
-            Ok(false) => return Vec::new(),
-            Ok(true) => {}
-            Err(e) => cond_errors.push(e),
-        }
-    }
-    if !cond_errors.is_empty() {
-        return vec![Failure { message: super::cel::aggregate(&cond_errors), reason: "Invalid".into(), error: true }];
+    let act = Activation::new(a, param, ns, &policy.base.variables, authz);
+    match super::cel::match_conditions(&act, &policy.base.match_conditions) {
+        Ok(true) => {}
+        Ok(false) => return Vec::new(),
+        Err(message) => return vec![Failure { message, reason: "Invalid".into(), error: true }],
     }
     let mut out = Vec::new();
     for v in &policy.validations {
@@ -368,7 +378,7 @@ pub fn evaluate(
     let mut verdict = Verdict::default();
     let ns_labels: Option<BTreeMap<String, String>> = ns.map(|n| matching::labels_of(Some(n)));
     for (policy, bindings) in policies {
-        let policy_matches = matching::resources_match(Some(&policy.match_constraints), a, ns_labels.as_ref(), false);
+        let policy_matches = matching::resources_match(Some(&policy.base.match_constraints), a, ns_labels.as_ref(), false);
         if matches!(policy_matches, Ok(false)) {
             continue;
         }
@@ -379,12 +389,12 @@ pub fn evaluate(
                 Ok(_) => match matching::resources_match(binding.match_resources.as_ref(), a, ns_labels.as_ref(), true) {
                     Ok(false) => continue,
                     Err(e) => vec![Failure { message: e, reason: "Invalid".into(), error: true }],
-                    Ok(true) => match params_of(policy.param_kind.as_ref(), binding, a, params) {
+                    Ok(true) => match params_of(policy.base.param_kind.as_ref(), binding, a, params) {
                         Err(f) => vec![f],
                         Ok(list) => list
                             .iter()
                             .flat_map(|p| {
-                                let param = policy.param_kind.as_ref().map(|_| p.as_ref());
+                                let param = policy.base.param_kind.as_ref().map(|_| p.as_ref());
                                 evaluate_with(policy, a, param, ns, authz.clone())
                             })
                             .collect(),
@@ -392,13 +402,13 @@ pub fn evaluate(
                 },
             };
             let mut check = Check {
-                policy: policy.name.clone(),
+                policy: policy.base.name.clone(),
                 binding: binding.name.clone(),
                 error_type: "no_error",
                 enforcement_action: "allow".into(),
                 seconds: started.elapsed().as_secs_f64(),
             };
-            for f in failures.iter().filter(|f| !f.error || policy.fail_closed) {
+            for f in failures.iter().filter(|f| !f.error || policy.base.fail_closed) {
                 check.error_type = if f.error { "evaluation_error" } else { "invalid_error" };
                 check.enforcement_action = binding.actions.iter().map(|x| x.as_str().to_lowercase()).collect::<Vec<_>>().join(",");
                 for action in &binding.actions {
@@ -406,17 +416,18 @@ pub fn evaluate(
                         Action::Deny => {
                             if verdict.denial.is_none() {
                                 let detail =
-                                    format!("ValidatingAdmissionPolicy '{}' with binding '{}' denied request: {}", policy.name, binding.name, f.message);
+                                    format!("ValidatingAdmissionPolicy '{}' with binding '{}' denied request: {}", policy.base.name, binding.name, f.message);
                                 verdict.denial = Some(denial_status(a, &detail, &f.reason));
                             }
                         }
-                        Action::Warn => verdict
-                            .warnings
-                            .push(format!("Validation failed for ValidatingAdmissionPolicy '{}' with binding '{}': {}", policy.name, binding.name, f.message)),
+                        Action::Warn => verdict.warnings.push(format!(
+                            "Validation failed for ValidatingAdmissionPolicy '{}' with binding '{}': {}",
+                            policy.base.name, binding.name, f.message
+                        )),
                         Action::Audit => {
                             let value = serde_json::json!([{
                                 "message": f.message,
-                                "policy": policy.name,
+                                "policy": policy.base.name,
                                 "binding": binding.name,
                                 "expressionIndex": 0,
                                 "validationActions": binding.actions.iter().map(|x| x.as_str()).collect::<Vec<_>>(),
@@ -434,11 +445,11 @@ pub fn evaluate(
 
 /// Matches policies to their bindings: only policies with at least one binding are evaluated; bindings of
 /// missing policies are ignored.
-pub fn pair(policies: &[Arc<Policy>], bindings: &[Arc<Binding>]) -> Vec<(Arc<Policy>, Vec<Arc<Binding>>)> {
+pub fn pair<P: AsRef<PolicyBase>>(policies: &[Arc<P>], bindings: &[Arc<Binding>]) -> Vec<(Arc<P>, Vec<Arc<Binding>>)> {
     policies
         .iter()
         .filter_map(|p| {
-            let mine: Vec<_> = bindings.iter().filter(|b| b.policy_name == p.name).cloned().collect();
+            let mine: Vec<_> = bindings.iter().filter(|b| b.policy_name == (**p).as_ref().name).cloned().collect();
             (!mine.is_empty()).then(|| (p.clone(), mine))
         })
         .collect()

@@ -106,20 +106,10 @@ fn gate(w: &Webhook, a: &Attributes<'_>, ns: Option<&Value>) -> Gate {
         return Gate::Call;
     }
     let act = Activation::new(a, None, ns, &[], None);
-    let mut errors = Vec::new();
-    for (_, expr) in &w.match_conditions {
-        match apis::admission::cel::condition(&act, expr) {
-            Ok(false) => return Gate::Skip,
-            Ok(true) => {}
-            Err(e) => errors.push(e),
-        }
-    }
-    if errors.is_empty() {
-        Gate::Call
-    } else if w.fail_closed {
-        Gate::Refuse(Box::new(Status::forbidden(a.group, a.resource, a.name, &apis::admission::cel::aggregate(&errors))))
-    } else {
-        Gate::Skip
+    match apis::admission::cel::match_conditions(&act, &w.match_conditions) {
+        Ok(true) => Gate::Call,
+        Err(e) if w.fail_closed => Gate::Refuse(Box::new(Status::forbidden(a.group, a.resource, a.name, &e))),
+        Ok(false) | Err(_) => Gate::Skip,
     }
 }
 

@@ -84,6 +84,56 @@ impl<'a> AdmissionRequest<'a> {
     }
 }
 
+/// An owned copy of a request, for evaluating policies off the runtime's threads (their authorizer may block).
+pub(crate) struct OwnedRequest {
+    operation: Operation,
+    resource: ResourceInfo,
+    user: UserInfo,
+    namespace: String,
+    name: String,
+    object: Option<Value>,
+    old_object: Option<Value>,
+    dry_run: bool,
+    options: Option<Value>,
+    warnings: Warnings,
+}
+
+impl OwnedRequest {
+    /// A copy of `request`; its object is left out unless `with_object` (a mutation passes the object apart).
+    pub(crate) fn of(request: &AdmissionRequest<'_>, with_object: bool) -> Self {
+        Self {
+            operation: request.operation,
+            resource: request.resource.clone(),
+            user: request.user.clone(),
+            namespace: request.namespace.to_string(),
+            name: request.name.to_string(),
+            object: request.object.filter(|_| with_object).cloned(),
+            old_object: request.old_object.cloned(),
+            dry_run: request.dry_run,
+            options: request.options.cloned(),
+            warnings: request.warnings.clone(),
+        }
+    }
+
+    /// The request as policies see it.
+    pub(crate) fn attributes(&self) -> apis::admission::Attributes<'_> {
+        AdmissionRequest {
+            operation: self.operation,
+            resource: &self.resource,
+            user: &self.user,
+            namespace: &self.namespace,
+            name: &self.name,
+            object: self.object.as_ref(),
+            old_object: self.old_object.as_ref(),
+            dry_run: self.dry_run,
+            options: self.options.as_ref(),
+            warnings: &self.warnings,
+            object_type: None,
+        }
+        .attributes()
+    }
+}
+
 /// A validating admission plugin.
 pub trait AdmissionPlugin: Send + Sync {
     /// Its name, used in messages and logs.

@@ -7,14 +7,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use apis::admission::cel::CelAuthorizer;
-use apis::admission::validating::{self, Binding, Check, ParamKind, ParamSource, Policy};
+use apis::admission::validating::{self, Binding, Check, ParamKind, ParamSource, Policy, PolicyBase};
 use apis::selector::LabelSelector;
 use apis::status::Status;
 use apis::user::UserInfo;
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-use super::{AdmissionPlugin, AdmissionRequest};
+use super::{AdmissionPlugin, AdmissionRequest, OwnedRequest};
 use crate::StorageError;
 use crate::backend::{Backend, BackingResource};
 use crate::watch_cache::WatchCache;
@@ -29,7 +29,7 @@ pub const BINDINGS: BackingResource =
 pub const NAMESPACES: BackingResource = BackingResource { group: "", version: "v1", plural: "namespaces", namespaced: false };
 
 /// How long a request waits for the first list of the configuration before it is refused.
-pub(crate) const SYNC_WAIT: Duration = Duration::from_secs(5);
+const SYNC_WAIT: Duration = Duration::from_secs(5);
 /// How long a request waits for the first list of a paramKind's objects.
 const PARAM_WAIT: Duration = Duration::from_secs(1);
 
@@ -49,16 +49,16 @@ pub trait AuthorizerFactory: Send + Sync {
 pub type CheckObserver = Arc<dyn Fn(&[Check]) + Send + Sync>;
 
 /// Compiled objects of one watch cache, each kept while its resourceVersion stays.
-pub(crate) struct Compiled<T> {
+struct Compiled<T> {
     by_name: Mutex<HashMap<String, (u64, Arc<T>)>>,
 }
 
 impl<T> Compiled<T> {
-    pub(crate) fn new() -> Self {
+    fn new() -> Self {
         Self { by_name: Mutex::new(HashMap::new()) }
     }
 
-    pub(crate) fn current(&self, cache: &WatchCache, make: impl Fn(&Value) -> T) -> Vec<Arc<T>> {
+    fn current(&self, cache: &WatchCache, make: impl Fn(&Value) -> T) -> Vec<Arc<T>> {
         let (entries, _) = cache.objects();
         let mut known = self.by_name.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = Vec::with_capacity(entries.len());
@@ -77,66 +77,121 @@ impl<T> Compiled<T> {
     }
 }
 
-/// The ValidatingAdmissionPolicy plugin.
-pub struct ValidatingPolicies {
+/// What both kinds of admission policy read, each from its own resources: the policies and their bindings
+/// (compiled once per resourceVersion), the Namespaces, the params, and the authorizer of expressions.
+pub(crate) struct PolicySources<P> {
     policies: Arc<WatchCache>,
     bindings: Arc<WatchCache>,
     namespaces: Arc<WatchCache>,
-    compiled_policies: Compiled<Policy>,
+    compiled_policies: Compiled<P>,
     compiled_bindings: Compiled<Binding>,
     params: ParamCaches,
     authorizer: Option<Arc<dyn AuthorizerFactory>>,
+}
+
+impl<P> PolicySources<P> {
+    /// Watches `policies` and `bindings` of the cluster behind `backend`.
+    pub(crate) fn new(
+        backend: Backend,
+        policies: &BackingResource,
+        bindings: &BackingResource,
+        resolver: Arc<dyn KindResolver>,
+        authorizer: Option<Arc<dyn AuthorizerFactory>>,
+    ) -> Self {
+        Self {
+            policies: backend.watch_cache(policies, ""),
+            bindings: backend.watch_cache(bindings, ""),
+            namespaces: backend.watch_cache_of_whole_objects(&NAMESPACES, ""),
+            params: ParamCaches::new(backend, resolver),
+            compiled_policies: Compiled::new(),
+            compiled_bindings: Compiled::new(),
+            authorizer,
+        }
+    }
+
+    /// Returns once policies and bindings are listed.
+    pub(crate) async fn synced(&self) {
+        tokio::join!(self.policies.synced(), self.bindings.synced());
+    }
+
+    /// Ok once policies and bindings are listed; a request that waited [`SYNC_WAIT`] for that is refused, as
+    /// kube-apiserver refuses it.
+    pub(crate) async fn ready(&self, request: &AdmissionRequest<'_>) -> Result<(), StorageError> {
+        if !(self.policies.is_synced() && self.bindings.is_synced()) && tokio::time::timeout(SYNC_WAIT, self.synced()).await.is_err() {
+            let r = request.resource;
+            return Err(Status::forbidden(&r.group, &r.plural, request.name, "not yet ready to handle request").into());
+        }
+        Ok(())
+    }
+
+    /// The policies and bindings as they are now, compiled by `compile`.
+    pub(crate) fn current(&self, compile: impl Fn(&Value) -> P) -> (Vec<Arc<P>>, Vec<Arc<Binding>>) {
+        (self.compiled_policies.current(&self.policies, compile), self.compiled_bindings.current(&self.bindings, Binding::from_json))
+    }
+
+    /// The params of every paramKind of the policies in `pairs` that one of their bindings refers to, as they
+    /// are now.
+    pub(crate) async fn params(&self, pairs: &[(Arc<P>, Vec<Arc<Binding>>)]) -> Params
+    where
+        P: AsRef<PolicyBase>,
+    {
+        let wanted = pairs
+            .iter()
+            .filter(|(_, bindings)| bindings.iter().any(|b| b.param_ref.is_some()))
+            .filter_map(|(p, _)| (**p).as_ref().param_kind.clone())
+            .collect();
+        self.params.params(wanted).await
+    }
+
+    /// The request's Namespace object, for namespaceObject (None for cluster-scoped resources).
+    pub(crate) async fn namespace(&self, request: &AdmissionRequest<'_>) -> Option<Value> {
+        if !request.resource.namespaced {
+            return None;
+        }
+        if !self.namespaces.is_synced() {
+            let _ = tokio::time::timeout(SYNC_WAIT, self.namespaces.synced()).await;
+        }
+        namespace_object(&self.namespaces, request.namespace).await
+    }
+
+    /// The authorizer of the request's expressions.
+    pub(crate) fn authorizer(&self, request: &AdmissionRequest<'_>) -> Option<Arc<dyn CelAuthorizer>> {
+        self.authorizer.as_ref().map(|f| f.for_user(request.user))
+    }
+}
+
+/// The ValidatingAdmissionPolicy plugin.
+pub struct ValidatingPolicies {
+    sources: PolicySources<Policy>,
     observer: Option<CheckObserver>,
 }
 
 impl ValidatingPolicies {
     /// Watches the policies of the cluster behind `backend`.
     pub fn new(backend: Backend, resolver: Arc<dyn KindResolver>, authorizer: Option<Arc<dyn AuthorizerFactory>>, observer: Option<CheckObserver>) -> Self {
-        Self {
-            policies: backend.watch_cache(&POLICIES, ""),
-            bindings: backend.watch_cache(&BINDINGS, ""),
-            namespaces: backend.watch_cache_of_whole_objects(&NAMESPACES, ""),
-            params: ParamCaches::new(backend, resolver),
-            compiled_policies: Compiled::new(),
-            compiled_bindings: Compiled::new(),
-            authorizer,
-            observer,
-        }
+        Self { sources: PolicySources::new(backend, &POLICIES, &BINDINGS, resolver, authorizer), observer }
     }
 
     /// Returns once policies and bindings are listed.
     pub async fn synced(&self) {
-        tokio::join!(self.policies.synced(), self.bindings.synced());
-    }
-
-    /// The policies with their bindings, as they are now.
-    fn pairs(&self) -> Vec<(Arc<Policy>, Vec<Arc<Binding>>)> {
-        let policies = self.compiled_policies.current(&self.policies, Policy::from_json);
-        let bindings = self.compiled_bindings.current(&self.bindings, Binding::from_json);
-        validating::pair(&policies, &bindings)
-    }
-
-    /// The params of every kind the policies name, as they are now.
-    async fn params(&self, pairs: &[(Arc<Policy>, Vec<Arc<Binding>>)]) -> Params {
-        let wanted = pairs.iter().filter(|(_, bindings)| bindings.iter().any(|b| b.param_ref.is_some())).filter_map(|(p, _)| p.param_kind.clone()).collect();
-        self.params.params(wanted).await
+        self.sources.synced().await
     }
 }
 
 /// The watch caches of the paramKinds policies name, started when a policy first needs one.
-pub(crate) struct ParamCaches {
+struct ParamCaches {
     backend: Backend,
     resolver: Arc<dyn KindResolver>,
     kinds: Mutex<HashMap<ParamKind, (BackingResource, Arc<WatchCache>)>>,
 }
 
 impl ParamCaches {
-    pub(crate) fn new(backend: Backend, resolver: Arc<dyn KindResolver>) -> Self {
+    fn new(backend: Backend, resolver: Arc<dyn KindResolver>) -> Self {
         Self { backend, resolver, kinds: Mutex::new(HashMap::new()) }
     }
 
     /// The objects of each kind of `wanted`, as they are now.
-    pub(crate) async fn params(&self, wanted: Vec<ParamKind>) -> Params {
+    async fn params(&self, wanted: Vec<ParamKind>) -> Params {
         let mut out = Params::default();
         for kind in wanted {
             if out.0.contains_key(&kind) {
@@ -226,45 +281,19 @@ impl AdmissionPlugin for ValidatingPolicies {
 
     fn validate<'a>(&'a self, request: &'a AdmissionRequest<'a>) -> BoxFuture<'a, Result<(), StorageError>> {
         Box::pin(async move {
-            if !(self.policies.is_synced() && self.bindings.is_synced()) && tokio::time::timeout(SYNC_WAIT, self.synced()).await.is_err() {
-                let r = request.resource;
-                return Err(Status::forbidden(&r.group, &r.plural, request.name, "not yet ready to handle request").into());
-            }
-            let pairs = self.pairs();
+            self.sources.ready(request).await?;
+            let (policies, bindings) = self.sources.current(Policy::from_json);
+            let pairs = validating::pair(&policies, &bindings);
             if pairs.is_empty() {
                 return Ok(());
             }
-            let params = self.params(&pairs).await;
-            let namespace = if request.resource.namespaced {
-                if !self.namespaces.is_synced() {
-                    let _ = tokio::time::timeout(SYNC_WAIT, self.namespaces.synced()).await;
-                }
-                namespace_object(&self.namespaces, request.namespace).await
-            } else {
-                None
-            };
-            let authorizer = self.authorizer.as_ref().map(|f| f.for_user(request.user));
+            let params = self.sources.params(&pairs).await;
+            let namespace = self.sources.namespace(request).await;
+            let authorizer = self.sources.authorizer(request);
             // Evaluation may block on the authorizer's reviews: it runs off the runtime's threads.
-            let (resource, user) = (request.resource.clone(), request.user.clone());
-            let (object, old_object, options) = (request.object.cloned(), request.old_object.cloned(), request.options.cloned());
-            let (operation, ns, name, dry_run) = (request.operation, request.namespace.to_string(), request.name.to_string(), request.dry_run);
+            let owned = OwnedRequest::of(request, true);
             let verdict = tokio::task::spawn_blocking(move || {
-                let a = apis::admission::Attributes {
-                    operation,
-                    group: &resource.group,
-                    version: &resource.version,
-                    resource: &resource.plural,
-                    subresource: "",
-                    kind: &resource.kind,
-                    namespaced: resource.namespaced,
-                    namespace: &ns,
-                    name: &name,
-                    object: object.as_ref(),
-                    old_object: old_object.as_ref(),
-                    user: &user,
-                    dry_run,
-                    options: options.as_ref(),
-                };
+                let a = owned.attributes();
                 validating::evaluate(&pairs, &a, namespace.as_ref(), &params, authorizer)
             })
             .await

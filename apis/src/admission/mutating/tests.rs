@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::admission::Operation;
+use crate::admission::validating::ParamKind;
 use crate::selector::LabelSelector;
 use crate::user::UserInfo;
 
@@ -264,7 +265,7 @@ fn if_needed_policies_are_recorded_for_reinvocation() {
     // Round 2 re-calls it; a policy that never ran in round 1 is skipped.
     rounds.round = 2;
     let other = Arc::new(Policy::from_json(
-        &json!({"metadata": {"name": "p2"}, "spec": {"matchConstraints": p.match_constraints, "mutations": [apply(r#"Object{spec: Object.spec{size: "x"}}"#)]}}),
+        &json!({"metadata": {"name": "p2"}, "spec": {"matchConstraints": p.base.match_constraints, "mutations": [apply(r#"Object{spec: Object.spec{size: "x"}}"#)]}}),
     ));
     let b2 = Arc::new(Binding::from_json(&json!({"metadata": {"name": "b2"}, "spec": {"policyName": "p2"}})));
     let mut obj = Some(object());
