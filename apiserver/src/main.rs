@@ -3,6 +3,11 @@
 
 use clap::Parser;
 
+// glibc's malloc keeps freed memory in per-thread arenas: under a steady load its resident memory kept rising
+// long after the live heap had levelled off (docs/reliability.md, "Soak"). mimalloc returns freed pages.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     let flags = apiserver::flags::Flags::parse();
