@@ -4,7 +4,7 @@
 
 # The toolchain the workspace is built and tested with (rust-version in Cargo.toml is the minimum).
 FROM rust:1.95.0-bookworm AS build
-# musl-gcc compiles the C and assembly of ring (TLS) and psm for the static target.
+# musl-gcc compiles the C and assembly of ring (TLS), psm and mimalloc (the allocator) for the static target.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends musl-tools \
  && rm -rf /var/lib/apt/lists/*
