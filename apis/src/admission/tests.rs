@@ -216,3 +216,21 @@ fn webhook_replies_and_messages() {
     assert_eq!((s.code, s.message.as_str()), (400, "admission webhook \"w.example.com\" denied the request without explanation"));
     assert!(webhook::read_reply(w, "u2", &ok).unwrap_err().starts_with("received invalid webhook response: "));
 }
+
+#[test]
+fn match_conditions_skip_on_any_false_even_beside_errors_and_aggregate_errors_otherwise() {
+    use super::cel::{Activation, Expr, match_conditions};
+    let alice = user("alice", &["system:authenticated"]);
+    let obj = json!({"metadata": {"name": "t1"}, "spec": {"host": "a.example.org"}});
+    let a = attrs(Operation::Create, &alice, Some(&obj), None);
+    let act = Activation::new(&a, None, None, &[], None);
+    let conds = |exprs: &[&str]| exprs.iter().map(|e| ("c".to_string(), Expr::compile(e))).collect::<Vec<_>>();
+    let erring = "object.spec.missing == 'x'";
+    assert_eq!(match_conditions(&act, &[]), Ok(true), "no conditions: the request matches");
+    assert_eq!(match_conditions(&act, &conds(&["true", "object.spec.host == 'a.example.org'"])), Ok(true));
+    assert_eq!(match_conditions(&act, &conds(&[erring, "false"])), Ok(false), "a false condition skips even after an error");
+    let one = match_conditions(&act, &conds(&[erring, "true"])).unwrap_err();
+    assert!(!one.starts_with('[') && one.contains(erring), "one error alone: {one}");
+    let two = match_conditions(&act, &conds(&[erring, "true", erring])).unwrap_err();
+    assert!(two.starts_with('[') && two.matches(erring).count() == 2, "errors aggregated: {two}");
+}
