@@ -133,6 +133,11 @@ pub struct Flags {
     /// flow, before the backend answers it instead (0s: never wait).
     #[arg(long, value_parser = duration, default_value = "100ms")]
     pub watch_cache_consistent_read_wait: Duration,
+    /// Namespace of the HelmRelease `cozystack-api-progress` (suspended, of no chart), whose annotation the server
+    /// changes to learn that its watch cache is current, so that consistent lists of an idle cache are answered
+    /// from the cache. Empty: no marker; such lists are answered by kube-apiserver.
+    #[arg(long, default_value = "cozy-system")]
+    pub progress_marker_namespace: String,
 }
 
 #[cfg(test)]

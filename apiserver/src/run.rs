@@ -62,6 +62,7 @@ pub async fn run(flags: Flags) -> anyhow::Result<()> {
         history_size: flags.watch_cache_history_size,
         bookmark_interval: flags.watch_bookmark_interval,
         consistent_read_wait: flags.watch_cache_consistent_read_wait,
+        progress_marker_namespace: Some(flags.progress_marker_namespace.clone()).filter(|ns| !ns.is_empty()),
         ..Default::default()
     };
     let store_backend = Backend::with_watch_caches(backend.clone(), watch_caches);

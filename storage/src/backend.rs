@@ -206,7 +206,11 @@ impl Backend {
 
     fn cache_of(&self, resource: &BackingResource, selector: &str, whole: bool) -> Arc<WatchCache> {
         self.caches.get_or_start((resource.path("", None), selector.to_string(), whole), || {
-            Arc::new(BackendSource::new(self.client.clone(), resource.clone(), selector.to_string()).keeping_managed_fields(whole))
+            let source = BackendSource::new(self.client.clone(), resource.clone(), selector.to_string()).keeping_managed_fields(whole);
+            Arc::new(match &self.caches.config().progress_marker_namespace {
+                Some(namespace) => source.with_progress_marker(namespace),
+                None => source,
+            })
         })
     }
 

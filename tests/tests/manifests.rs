@@ -75,6 +75,10 @@ async fn the_manifests_apply_as_they_are_with_a_dry_run_and_for_real() {
     let container = &pod["containers"][0]["securityContext"];
     assert_eq!((container["readOnlyRootFilesystem"].as_bool(), container["allowPrivilegeEscalation"].as_bool()), (Some(true), Some(false)));
     assert_eq!(container["capabilities"]["drop"], serde_json::json!(["ALL"]));
+    // The progress marker lives in the server's own namespace, wherever the manifests put it.
+    let server = &pod["containers"][0];
+    assert!(server["args"].as_array().unwrap().iter().any(|a| a == "--progress-marker-namespace=$(POD_NAMESPACE)"), "{server}");
+    assert_eq!(server["env"][0]["valueFrom"]["fieldRef"]["fieldPath"], "metadata.namespace");
     let pods = get_json(cp, &["pods", "-n", "cozy-system"]);
     assert_eq!(pods["items"].as_array().unwrap().len(), 0, "no nodes, so no pods");
 

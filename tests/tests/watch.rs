@@ -217,3 +217,36 @@ async fn watches_end_cleanly_when_the_server_shuts_down() {
     assert!(events.next().await.is_none(), "the watch ends when the server shuts down");
     restart.await.unwrap();
 }
+
+#[tokio::test]
+async fn consistent_lists_are_answered_once_the_progress_marker_comes_back_and_see_writes_made_around_the_server() {
+    let cp = ControlPlane::shared();
+    let admin = cp.admin().await.unwrap();
+    let ns = namespace(cp, "marker");
+    let path = format!("{APPS}/namespaces/{ns}/postgreses");
+    create(&admin, &ns, "a").await;
+    let marker_path = "/apis/helm.toolkit.fluxcd.io/v2/namespaces/cozy-system/helmreleases/cozystack-api-progress";
+    let stamp = |hr: &Value| hr["metadata"]["annotations"]["internal.cozystack.io/progress"].clone();
+    let (code, before) = raw(&admin, req("GET", &path, None)).await.unwrap();
+    assert_eq!((code, before["items"].as_array().unwrap().len()), (200, 1), "{before}");
+    let (code, marker) = raw(&admin, req("GET", marker_path, None)).await.unwrap();
+    assert_eq!(code, 200, "a consistent list writes the marker: {marker}");
+    assert_eq!(marker["spec"]["suspend"], true);
+    // A release written straight to kube-apiserver, then at once a consistent list through the aggregator: the
+    // list has it (it was answered after the marker's newer write came back on the cache's watch).
+    let (_, hr) = raw(&admin, req("GET", &format!("/apis/helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases/postgres-a"), None)).await.unwrap();
+    let mut other =
+        json!({"apiVersion": hr["apiVersion"], "kind": hr["kind"], "metadata": {"name": "postgres-b", "labels": hr["metadata"]["labels"]}, "spec": hr["spec"]});
+    other["metadata"]["labels"]["apps.cozystack.io/application.name"] = json!("b");
+    let (code, body) = raw(&admin, req("POST", &format!("/apis/helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases"), Some(other))).await.unwrap();
+    assert_eq!(code, 201, "{body}");
+    let (_, list) = raw(&admin, req("GET", &path, None)).await.unwrap();
+    let names: Vec<_> = list["items"].as_array().unwrap().iter().map(|o| o["metadata"]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["a", "b"], "{list}");
+    let (_, again) = raw(&admin, req("GET", marker_path, None)).await.unwrap();
+    assert_ne!(stamp(&again), stamp(&marker), "the list wrote the marker again");
+    // No reader of the server sees the marker.
+    let (_, all) = raw(&admin, req("GET", &format!("{APPS}/postgreses"), None)).await.unwrap();
+    assert!(all["items"].as_array().unwrap().iter().all(|o| o["metadata"]["namespace"] != "cozy-system"), "{all}");
+    cp.kubectl_ok(&["delete", "namespace", &ns, "--wait=false"]).unwrap();
+}

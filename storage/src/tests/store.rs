@@ -1,14 +1,18 @@
 //! The generic store's verbs over the in-memory backend, through the Postgres registry.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use super::{ctx, pg, postgres};
+use super::{application, ctx, pg, postgres};
 use crate::backend::HELM_RELEASES;
 use crate::backend::testing::FakeBackend;
 use crate::registry::{DeleteOptions, Deleted, EventStream, EventType, ListOptions, Registry, WriteOptions};
+use crate::store::Store;
+use crate::watch_cache::WatchCacheConfig;
+use crate::watch_cache::progress::MARKER_NAME;
 
 const NS: &str = "tenant-root";
 
@@ -300,4 +304,48 @@ async fn a_list_the_backend_answers_reuses_the_cached_translations() {
     changed["metadata"]["resourceVersion"] = json!("999999");
     changed["spec"]["values"]["replicas"] = json!(5);
     assert!(store.served(&changed).is_some_and(|o| !o.ptr_eq(&cached[0]) && o["spec"]["replicas"] == json!(5)));
+}
+
+#[tokio::test]
+async fn consistent_lists_of_an_idle_cache_are_answered_from_it_after_the_progress_marker_comes_back() {
+    let fake = FakeBackend::new();
+    let b = fake.backend_with(WatchCacheConfig { progress_marker_namespace: Some("cozy-system".into()), ..Default::default() });
+    let store = Store::new(Arc::new(application("postgres", &b)), b);
+    store.create(&ctx(NS), pg("a", json!({})), &WriteOptions::default()).await.unwrap();
+    let any = ListOptions { resource_version: "0".into(), ..Default::default() };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while store.list(&ctx(NS), &any).await.unwrap().items.len() != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "the cache never synced");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Idle for longer than any wait for flowing events, then a release written by someone else: the next
+    // consistent list has it, and no list went to the backend for it.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut other = fake.object(&HELM_RELEASES, NS, "postgres-a").unwrap();
+    other["metadata"]["name"] = json!("postgres-b");
+    other["metadata"]["uid"] = json!("uid-b");
+    fake.put(&HELM_RELEASES, other);
+    let backend_lists = |fake: &FakeBackend| fake.calls().iter().filter(|(verb, q)| *verb == "list" && q.contains("kind")).count();
+    let before = backend_lists(&fake);
+    let list = store.list(&ctx(NS), &ListOptions::default()).await.unwrap();
+    assert_eq!(names(&list.items), ["a", "b"]);
+    assert_eq!(backend_lists(&fake), before, "answered from the cache");
+    // The marker exists, in the marker namespace, and no reader sees it.
+    let marker = fake.object(&HELM_RELEASES, "cozy-system", MARKER_NAME).expect("the marker is created");
+    assert_eq!(marker["spec"]["suspend"], true);
+    assert_eq!(marker["metadata"]["labels"][apis::application::GROUP_LABEL], apis::APPS_GROUP);
+    assert!(store.list(&ctx(""), &ListOptions::default()).await.unwrap().items.len() == 2);
+    // A marker someone relabelled (its changes no longer reach the cache's watch) is labelled again.
+    let mut relabelled = marker.clone();
+    relabelled["metadata"]["labels"] = json!({});
+    fake.put(&HELM_RELEASES, relabelled);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(store.list(&ctx(NS), &ListOptions::default()).await.unwrap().items.len(), 2);
+    assert_eq!(backend_lists(&fake), before, "still answered from the cache");
+    // While the marker cannot be written, an idle cache leaves the read to the backend.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    fake.fail_next("merge_patch", crate::backend::testing::status_error(403, "Forbidden", "no"));
+    let list = store.list(&ctx(NS), &ListOptions::default()).await.unwrap();
+    assert_eq!(names(&list.items), ["a", "b"]);
+    assert_eq!(backend_lists(&fake), before + 1, "answered by the backend");
 }

@@ -146,6 +146,26 @@ impl WatchCache {
         self.active() && !wait.is_zero() && self.shared.wait_for(Instant::now() + wait, |s| s.rv() >= target).await
     }
 
+    /// True when the cache holds every change made before this call, so that a consistent read may be answered
+    /// from it; false when the backend must answer.
+    ///
+    /// With a progress marker, the cache waits for the marker's write to come back on its watch. Without one, it
+    /// asks the backend's current resourceVersion and waits for it only while events flow: an idle cache is
+    /// almost never at that version (other resources move it), so the backend answers at once.
+    async fn caught_up(&self) -> Result<bool, StorageError> {
+        match self.shared.source.progress().await {
+            Ok(Some(rv)) => return Ok(self.shared.wait_for(Instant::now() + self.shared.config.progress_wait, |s| s.rv() >= rv).await),
+            Ok(None) => {}
+            // The marker reports its failures; the read goes on as without one.
+            Err(e) => tracing::debug!(cache = %self.shared.name, error = %e, "no progress marker for a consistent read"),
+        }
+        if !self.active() {
+            return Ok(false);
+        }
+        let current = self.current_rv().await?;
+        Ok(self.fresh(current).await)
+    }
+
     /// Ok when resourceVersion `n` exists: the cache or the backend has reached it, or the cache reaches it
     /// within [`WatchCacheConfig::too_large_wait`]; otherwise the "Too large resource version" Status.
     async fn reachable(&self, n: u64) -> Result<Result<(), Status>, StorageError> {
@@ -175,13 +195,7 @@ impl WatchCache {
         }
         let fresh = match freshness {
             Freshness::Any => true,
-            // An idle cache is almost never at the backend's current version (other resources move it): the
-            // backend answers at once, without asking for that version first.
-            Freshness::Consistent if !self.active() => false,
-            Freshness::Consistent => {
-                let current = self.current_rv().await?;
-                self.fresh(current).await
-            }
+            Freshness::Consistent => self.caught_up().await?,
             Freshness::AtLeast(n) => self.fresh(n).await,
         };
         if !fresh {
@@ -231,9 +245,12 @@ impl WatchCache {
     {
         let from = match plan.from {
             Freshness::Any => None,
-            // As for lists: an idle cache leaves a consistent initial state to the backend at once.
-            Freshness::Consistent if plan.initial_events && !self.active() => {
-                return self.start_from_backend(plan, backend_list).await;
+            // As for lists: the initial state comes from the cache once it is caught up, else from the backend.
+            Freshness::Consistent if plan.initial_events => {
+                if !self.caught_up().await? {
+                    return self.start_from_backend(plan, backend_list).await;
+                }
+                None
             }
             Freshness::Consistent => Some(self.current_rv().await?),
             Freshness::AtLeast(n) => {

@@ -15,6 +15,12 @@ pub struct WatchCacheConfig {
     /// resourceVersion while events are arriving; after that, or at once when the cache is idle, the read is
     /// answered by the backend.
     pub consistent_read_wait: Duration,
+    /// Namespace of the progress marker (see [`super::progress`]) of the caches that can have one; None: no
+    /// marker, and a consistent read of an idle cache is answered by the backend.
+    pub progress_marker_namespace: Option<String>,
+    /// How long a consistent read waits for the marker's write to come back on the cache's watch before the
+    /// backend answers it instead.
+    pub progress_wait: Duration,
     /// How long a watch from a resourceVersion the backend has not reached waits before it fails with
     /// "Too large resource version" (kube-apiserver: 3 s).
     pub too_large_wait: Duration,
@@ -30,6 +36,8 @@ impl Default for WatchCacheConfig {
             history_size: 10_000,
             bookmark_interval: Duration::from_secs(60),
             consistent_read_wait: Duration::from_millis(100),
+            progress_marker_namespace: None,
+            progress_wait: Duration::from_secs(1),
             too_large_wait: Duration::from_secs(3),
             sync_wait: Duration::from_secs(30),
             retry_delay: Duration::from_millis(250),

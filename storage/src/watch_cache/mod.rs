@@ -12,6 +12,7 @@
 //! - [`watcher`]: one client's watch, a cursor into the history.
 //! - [`reflector`]: the feeder: list, watch, resume, relist.
 //! - [`source`]: where the objects come from.
+//! - [`progress`]: the marker object that shows an idle cache is current.
 //!
 //! Design notes (history window, consistency, fan-out, slow watchers) are in docs/architecture.md.
 
@@ -19,6 +20,7 @@ pub mod cache;
 pub mod config;
 pub mod entry;
 pub mod plan;
+pub mod progress;
 pub mod reflector;
 pub mod shared;
 pub mod source;

@@ -224,6 +224,8 @@ pub fn config(history_size: usize) -> WatchCacheConfig {
         history_size,
         bookmark_interval: Duration::from_millis(100),
         consistent_read_wait: Duration::from_millis(300),
+        progress_marker_namespace: None,
+        progress_wait: Duration::from_millis(300),
         too_large_wait: Duration::from_millis(200),
         sync_wait: Duration::from_secs(5),
         retry_delay: Duration::from_millis(10),
