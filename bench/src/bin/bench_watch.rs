@@ -27,9 +27,11 @@ struct Args {
     events: usize,
     interval: Duration,
     write_docs: bool,
+    /// Which control plane it ran on, for the section's last sentence.
+    plane: String,
 }
 
-const USAGE: &str = "usage: bench_watch [--watchers N[,N...]] [--events M] [--interval-ms T] [--no-write]";
+const USAGE: &str = "usage: bench_watch [--watchers N[,N...]] [--events M] [--interval-ms T] [--plane TEXT] [--no-write]";
 
 /// A positive number, or a comma-separated list of them.
 fn counts(text: &str) -> Result<Vec<usize>> {
@@ -45,6 +47,7 @@ impl Args {
             events: counts(&env("COZY_BENCH_EVENTS", "100"))?[0],
             interval: Duration::from_millis(100),
             write_docs: true,
+            plane: "a control plane freshly started by `hack/up.sh`".into(),
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
@@ -53,6 +56,7 @@ impl Args {
                 "--watchers" => a.watchers = counts(&value()?)?,
                 "--events" => a.events = counts(&value()?)?[0],
                 "--interval-ms" => a.interval = Duration::from_millis(counts(&value()?)?[0] as u64),
+                "--plane" => a.plane = value()?,
                 "--no-write" => a.write_docs = false,
                 other => bail!("unknown argument {other:?}; {USAGE}"),
             }
@@ -292,12 +296,12 @@ fn report(rows: &[Row], args: &Args, pid: u32) -> String {
     }
     text.push_str(&format!(
         "\nMeasured {} on {} cores shared by etcd, kube-apiserver, cozystack-api ({}) and the watchers, with \
-         `cargo run --release -p bench --bin bench_watch -- --watchers {sizes} --events {}` against a control plane \
-         freshly started by `hack/up.sh`.\n",
+         `cargo run --release -p bench --bin bench_watch -- --watchers {sizes} --events {}` against {}.\n",
         today(),
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         build_of(pid),
         args.events,
+        args.plane,
     ));
     text
 }
