@@ -57,5 +57,5 @@ fi
 if [[ ${COZY_BENCH_FANOUT:-0} == 1 ]]; then
   say "watch fan-out (bench_watch)"
   COZY_E2E_STATE_DIR=$STATE "$TARGET/$PROFILE/bench_watch" \
-    --plane "the control plane of the run in \"Results\", right after it (\`COZY_BENCH_FANOUT=1\`), with the apps of its largest N still cached"
+    --plane "the control plane of the run in \"Results\", right after it (\`COZY_BENCH_FANOUT=1\`), after its apps were deleted (what the allocator kept of that run is in \"RSS before\")"
 fi

@@ -129,8 +129,8 @@ pub struct Flags {
     /// Time between BOOKMARK events on watches that allow them.
     #[arg(long, value_parser = positive_duration, default_value = "1m")]
     pub watch_bookmark_interval: Duration,
-    /// How long a consistent list or watch waits for the watch cache to catch up with the backend while events
-    /// flow, before the backend answers it instead (0s: never wait).
+    /// Without a progress marker: how long a consistent list or watch waits for the watch cache to catch up with
+    /// the backend while events flow, before the backend answers it instead (0s: never wait).
     #[arg(long, value_parser = duration, default_value = "100ms")]
     pub watch_cache_consistent_read_wait: Duration,
     /// Namespace of the HelmRelease `cozystack-api-progress` (suspended, of no chart), whose annotation the server

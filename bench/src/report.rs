@@ -155,7 +155,9 @@ tests, other developers) skews them, mostly the p99 and the 32-client rows.
   sending the next request when the previous answer has been read in full; {dur:.1} s per cell (and at least
   {min} requests) after one unmeasured request per client. Plain JSON, no resourceVersion (what kubectl
   sends: kube-apiserver answers such lists from its watch cache after a revision check in etcd, and such gets
-  from etcd), bodies not parsed. List all = every namespace; list one namespace = {per} objects; get one and
+  from etcd; cozystack-api answers such lists from its cache once its progress marker is back, see
+  docs/architecture.md), bodies not parsed. The HelmRelease and etcd counts below include that marker, one
+  HelmRelease in `cozy-system`. List all = every namespace; list one namespace = {per} objects; get one and
   list one namespace rotate over objects and namespaces. Creates make new objects in `tenant-bench-scratch`,
   which is deleted before the lists of everything (measured last for each N). Latency is p50 / p99 in
   milliseconds (nearest rank); throughput is successful requests per second.
