@@ -8,7 +8,7 @@ mod sync;
 use std::sync::Arc;
 use std::time::Duration;
 
-use e2e::{APPS, ControlPlane, namespace, postgres, raw, req};
+use e2e::{APPS, ControlPlane, HRS, namespace, postgres, raw, req};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
@@ -225,25 +225,25 @@ async fn consistent_lists_are_answered_once_the_progress_marker_comes_back_and_s
     let ns = namespace(cp, "marker");
     let path = format!("{APPS}/namespaces/{ns}/postgreses");
     create(&admin, &ns, "a").await;
-    let marker_path = "/apis/helm.toolkit.fluxcd.io/v2/namespaces/cozy-system/helmreleases/cozystack-api-progress";
+    let marker_path = format!("{HRS}/namespaces/cozy-system/helmreleases/cozystack-api-progress");
     let stamp = |hr: &Value| hr["metadata"]["annotations"]["internal.cozystack.io/progress"].clone();
     let (code, before) = raw(&admin, req("GET", &path, None)).await.unwrap();
     assert_eq!((code, before["items"].as_array().unwrap().len()), (200, 1), "{before}");
-    let (code, marker) = raw(&admin, req("GET", marker_path, None)).await.unwrap();
+    let (code, marker) = raw(&admin, req("GET", &marker_path, None)).await.unwrap();
     assert_eq!(code, 200, "a consistent list writes the marker: {marker}");
     assert_eq!(marker["spec"]["suspend"], true);
     // A release written straight to kube-apiserver, then at once a consistent list through the aggregator: the
     // list has it (it was answered after the marker's newer write came back on the cache's watch).
-    let (_, hr) = raw(&admin, req("GET", &format!("/apis/helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases/postgres-a"), None)).await.unwrap();
+    let (_, hr) = raw(&admin, req("GET", &format!("{HRS}/namespaces/{ns}/helmreleases/postgres-a"), None)).await.unwrap();
     let mut other =
         json!({"apiVersion": hr["apiVersion"], "kind": hr["kind"], "metadata": {"name": "postgres-b", "labels": hr["metadata"]["labels"]}, "spec": hr["spec"]});
     other["metadata"]["labels"]["apps.cozystack.io/application.name"] = json!("b");
-    let (code, body) = raw(&admin, req("POST", &format!("/apis/helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases"), Some(other))).await.unwrap();
+    let (code, body) = raw(&admin, req("POST", &format!("{HRS}/namespaces/{ns}/helmreleases"), Some(other))).await.unwrap();
     assert_eq!(code, 201, "{body}");
     let (_, list) = raw(&admin, req("GET", &path, None)).await.unwrap();
     let names: Vec<_> = list["items"].as_array().unwrap().iter().map(|o| o["metadata"]["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["a", "b"], "{list}");
-    let (_, again) = raw(&admin, req("GET", marker_path, None)).await.unwrap();
+    let (_, again) = raw(&admin, req("GET", &marker_path, None)).await.unwrap();
     assert_ne!(stamp(&again), stamp(&marker), "the list wrote the marker again");
     // No reader of the server sees the marker.
     let (_, all) = raw(&admin, req("GET", &format!("{APPS}/postgreses"), None)).await.unwrap();

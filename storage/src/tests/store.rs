@@ -310,7 +310,7 @@ async fn a_list_the_backend_answers_reuses_the_cached_translations() {
 async fn consistent_lists_of_an_idle_cache_are_answered_from_it_after_the_progress_marker_comes_back() {
     let fake = FakeBackend::new();
     let b = fake.backend_with(WatchCacheConfig { progress_marker_namespace: Some("cozy-system".into()), ..Default::default() });
-    let store = Store::new(Arc::new(application("postgres", &b)), b);
+    let store = Store::new(Arc::new(application("postgres", &b)), b.clone());
     store.create(&ctx(NS), pg("a", json!({})), &WriteOptions::default()).await.unwrap();
     let any = ListOptions { resource_version: "0".into(), ..Default::default() };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -334,7 +334,11 @@ async fn consistent_lists_of_an_idle_cache_are_answered_from_it_after_the_progre
     let marker = fake.object(&HELM_RELEASES, "cozy-system", MARKER_NAME).expect("the marker is created");
     assert_eq!(marker["spec"]["suspend"], true);
     assert_eq!(marker["metadata"]["labels"][apis::application::GROUP_LABEL], apis::APPS_GROUP);
-    assert!(store.list(&ctx(""), &ListOptions::default()).await.unwrap().items.len() == 2);
+    assert_eq!(store.list(&ctx(""), &ListOptions::default()).await.unwrap().items.len(), 2);
+    // Nor does the cache hold it: its writes move the cache's resourceVersion, not its objects or history.
+    let stats = b.watch_cache_stats();
+    let releases = stats.iter().find(|c| c.path.contains("helmreleases")).expect("the release cache");
+    assert_eq!((releases.objects, releases.history), (2, 1), "b alone is history");
     // A marker someone relabelled (its changes no longer reach the cache's watch) is labelled again.
     let mut relabelled = marker.clone();
     relabelled["metadata"]["labels"] = json!({});
