@@ -59,28 +59,29 @@ async fn pass(backend: &Backend, releases: &WatchCache, monitors: &WatchCache, s
     let services = services.is_synced().then(|| services.objects());
     let mut by_owner: HashMap<(String, String, String), Vec<Value>> = HashMap::new();
     for e in monitors.iter().flat_map(|(entries, _)| entries) {
-        if let Some(owner) = observed::monitor_owner(&e.object) {
-            by_owner.entry(owner).or_default().push(e.object.clone());
+        let monitor = e.object();
+        if let Some(owner) = observed::monitor_owner(&monitor) {
+            by_owner.entry(owner).or_default().push(monitor);
         }
     }
-    let mut ips: HashMap<&str, u32> = HashMap::new();
+    let mut ips: HashMap<String, u32> = HashMap::new();
     for e in services.iter().flat_map(|(entries, _)| entries) {
-        if observed::has_external_ip(&e.object)
-            && let Some(ns) = e.object.pointer("/metadata/namespace").and_then(Value::as_str)
-        {
-            *ips.entry(ns).or_default() += 1;
+        if observed::has_external_ip(&e.object()) {
+            *ips.entry(e.namespace().to_string()).or_default() += 1;
         }
     }
 
     let mut failed = false;
     let (entries, _) = releases.objects();
     for e in entries {
-        let hr = &e.object;
-        let has = |key: &str| hr.pointer("/metadata/annotations").and_then(|a| a.get(key)).is_some();
-        // Most releases have nothing to show and show nothing: skip them without working out their owner.
-        if by_owner.is_empty() && ips.is_empty() && !has(observed::WORKLOADS_ANNOTATION) && !has(observed::EXTERNAL_IPS_ANNOTATION) {
+        // Most releases have nothing to show and show nothing: skip them without reading them. (A release whose
+        // encoding does not mention the annotations has neither.)
+        let mentions = |key: &str| memchr::memmem::find(e.json(), key.as_bytes()).is_some();
+        if by_owner.is_empty() && ips.is_empty() && !mentions(observed::WORKLOADS_ANNOTATION) && !mentions(observed::EXTERNAL_IPS_ANNOTATION) {
             continue;
         }
+        let Some(hr) = release_metadata(e.json()) else { continue };
+        let hr = &hr;
         if hr.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null()) {
             continue;
         }
@@ -118,6 +119,29 @@ async fn pass(backend: &Backend, releases: &WatchCache, monitors: &WatchCache, s
         }
     }
     failed
+}
+
+/// The metadata a pass reads of a HelmRelease (namespace, labels, annotations, deletionTimestamp), read from its
+/// encoding without building the rest of the object.
+fn release_metadata(json: &[u8]) -> Option<Value> {
+    #[derive(serde::Deserialize)]
+    struct Release {
+        metadata: Metadata,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Metadata {
+        #[serde(default)]
+        namespace: Value,
+        #[serde(default)]
+        labels: Value,
+        #[serde(default)]
+        annotations: Value,
+        #[serde(default)]
+        deletion_timestamp: Value,
+    }
+    let Release { metadata: m } = serde_json::from_slice(json).ok()?;
+    Some(json!({"metadata": {"namespace": m.namespace, "labels": m.labels, "annotations": m.annotations, "deletionTimestamp": m.deletion_timestamp}}))
 }
 
 #[cfg(test)]

@@ -146,3 +146,18 @@ async fn a_newer_observation_is_never_overwritten() {
     assert_eq!(annotation(&foo, EXTERNAL_IPS_ANNOTATION), Some(r#"{"count":7,"observed":999999}"#));
     observer.abort();
 }
+
+#[test]
+fn a_pass_reads_only_the_metadata_it_needs_of_a_release() {
+    let mut hr = release("tenant-a", "postgres-db", "Postgres", "db");
+    hr["metadata"]["annotations"] = json!({WORKLOADS_ANNOTATION: "{}"});
+    hr["metadata"]["deletionTimestamp"] = json!("2026-03-01T00:00:00Z");
+    let read = release_metadata(&serde_json::to_vec(&hr).unwrap()).unwrap();
+    assert_eq!(read["metadata"]["namespace"], "tenant-a");
+    assert_eq!(read["metadata"]["labels"], hr["metadata"]["labels"]);
+    assert_eq!(read["metadata"]["annotations"], hr["metadata"]["annotations"]);
+    assert_eq!(read["metadata"]["deletionTimestamp"], "2026-03-01T00:00:00Z");
+    assert!(read.get("spec").is_none());
+    assert_eq!(observed::release_workloads(&read), observed::release_workloads(&hr));
+    assert_eq!(release_metadata(b"not json"), None);
+}

@@ -129,13 +129,13 @@ impl<P: Projection> Store<P> {
 
     async fn live(&self, ns: &str, name: &str) -> Result<(Value, Value), StorageError> {
         let (backing, obj) = self.live_shared(ns, name).await?;
-        Ok((backing, obj.value().clone()))
+        Ok((backing, obj.into_value()))
     }
 
     /// The backing object `name` read from the backend (a consistent read), and the object it serves.
     async fn live_shared(&self, ns: &str, name: &str) -> Result<(Value, SharedObject), StorageError> {
         let backing = self.backend.get(self.projection.backing(), ns, &self.projection.backing_name(name)).await.map_err(|e| self.error(e, name))?;
-        let obj = self.served(&backing).filter(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name));
+        let obj = self.served(&backing).filter(|o| o.name() == Some(name));
         match obj {
             Some(obj) => Ok((backing, obj)),
             None => Err(Status::not_found(&self.info_().group, &self.info_().plural, name).into()),

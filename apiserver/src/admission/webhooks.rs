@@ -83,7 +83,7 @@ impl ValidatingWebhooks {
     fn webhooks(&self) -> Vec<Webhook> {
         let (mut entries, _) = self.configs.objects();
         entries.sort_by_key(|e| e.key().1);
-        entries.iter().flat_map(|e| webhook::webhooks_of(&e.object, false)).collect()
+        entries.iter().flat_map(|e| webhook::webhooks_of(&e.object(), false)).collect()
     }
 }
 
@@ -306,7 +306,7 @@ impl MutatingPlugin for MutatingWebhooks {
             }
             let (mut entries, _) = self.configs.objects();
             entries.sort_by_key(|e| e.key().1);
-            let webhooks: Vec<Webhook> = entries.iter().flat_map(|e| webhook::webhooks_of(&e.object, true)).collect();
+            let webhooks: Vec<Webhook> = entries.iter().flat_map(|e| webhook::webhooks_of(&e.object(), true)).collect();
             if webhooks.is_empty() {
                 return Ok(());
             }

@@ -67,7 +67,7 @@ impl<T> Compiled<T> {
             let (_, name) = e.key();
             let item = match known.get(&name) {
                 Some((rv, item)) if *rv == e.rv => item.clone(),
-                _ => Arc::new(make(&e.object)),
+                _ => Arc::new(make(&e.object())),
             };
             seen.insert(name, (e.rv, item.clone()));
             out.push(item);
@@ -214,7 +214,7 @@ impl ParamCaches {
                 Ok((r, cache)) => {
                     let _ = tokio::time::timeout(PARAM_WAIT, cache.synced()).await;
                     if cache.is_synced() {
-                        Ok((r.namespaced, cache.objects().0.iter().map(|e| e.object.clone()).collect()))
+                        Ok((r.namespaced, cache.objects().0.iter().map(|e| e.object()).collect()))
                     } else {
                         Err(format!("the objects of paramKind '{}' are not listed yet", kind.describe()))
                     }
@@ -232,7 +232,7 @@ const NAMESPACE_WAIT: Duration = Duration::from_secs(1);
 /// The Namespace `name` from the Namespaces watch cache, waiting briefly for it to appear: kube-apiserver reads a
 /// namespace its informer has not seen yet with a live GET.
 pub async fn namespace_object(namespaces: &WatchCache, name: &str) -> Option<Value> {
-    let find = || namespaces.objects().0.iter().find(|e| e.key().1 == name).map(|e| e.object.clone());
+    let find = || namespaces.objects().0.iter().find(|e| e.key().1 == name).map(|e| e.object());
     let mut changes = namespaces.subscribe();
     if let Some(ns) = find() {
         return Some(ns);

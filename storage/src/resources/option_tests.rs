@@ -119,7 +119,7 @@ async fn every_provider_answers_its_items() {
     }
     let list = reg.list(&ctx(NS), &ListOptions::default()).await.unwrap();
     assert_eq!(list.resource_version, "0");
-    let got: Vec<(Value, Value)> = list.items.iter().map(|o| (o["metadata"]["name"].clone(), items(o))).collect();
+    let got: Vec<(Value, Value)> = list.items.iter().map(|o| (o.value()["metadata"]["name"].clone(), items(&o.value()))).collect();
     let want: Vec<(Value, Value)> = want.iter().map(|(n, i)| (json!(n), i.clone())).collect();
     assert_eq!(got, want);
 }
@@ -146,10 +146,10 @@ async fn without_a_namespace_namespaced_providers_offer_nothing_and_read_nothing
     assert_eq!(fake.calls().len() - before, 8, "{:?}", &fake.calls()[before..]);
     assert_eq!(list.items.len(), 12);
     for option in &list.items {
-        let name = option["metadata"]["name"].as_str().unwrap();
-        assert!(option["metadata"].get("namespace").is_none(), "{option}");
+        let name = option.name().unwrap();
+        assert!(option.namespace().is_none(), "{option}");
         let namespaced = ["backup", "network", "plan", "storagepool", "vmdisk"].contains(&name);
-        assert_eq!(items(option).as_array().unwrap().is_empty(), namespaced, "{option}");
+        assert_eq!(items(&option.value()).as_array().unwrap().is_empty(), namespaced, "{option}");
     }
     let before = fake.calls().len();
     let empty = reg.get(&ctx(""), "plan").await.unwrap();
@@ -197,7 +197,7 @@ async fn a_failing_provider_fails_its_get_and_is_left_out_of_lists() {
     // The first read of a list is appkind's (definitions): appkind and vmdisk, which shares it, drop out.
     fake.fail_next("list", status_error(500, "InternalError", "etcd is down"));
     let list = reg.list(&ctx(NS), &ListOptions::default()).await.unwrap();
-    let names: Vec<&str> = list.items.iter().map(|o| o["metadata"]["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = list.items.iter().map(|o| o.name().unwrap()).collect();
     assert_eq!(names, ["backup", "backupclass", "gpu", "image", "instanceprofile", "instancetype", "network", "plan", "storageclass", "storagepool"]);
 }
 
@@ -205,7 +205,7 @@ async fn a_failing_provider_fails_its_get_and_is_left_out_of_lists() {
 async fn selectors_pick_options() {
     let fake = populated();
     let reg = registry(&fake);
-    let names = |list: &ObjectList| list.items.iter().map(|o| o["metadata"]["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let names = |list: &ObjectList| list.items.iter().map(|o| o.value()["metadata"]["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
     let before = fake.calls().len();
     let gpu = reg.list(&ctx(NS), &list_opts("", "metadata.name=gpu")).await.unwrap();
     assert_eq!(names(&gpu), ["gpu"]);

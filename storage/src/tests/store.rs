@@ -21,7 +21,7 @@ fn rv(obj: &Value) -> &str {
 }
 
 fn names(items: &[crate::registry::SharedObject]) -> Vec<&str> {
-    items.iter().map(|o| o["metadata"]["name"].as_str().unwrap()).collect()
+    items.iter().map(|o| o.name().unwrap()).collect()
 }
 
 async fn next(w: &mut EventStream) -> (EventType, String) {
@@ -303,7 +303,7 @@ async fn a_list_the_backend_answers_reuses_the_cached_translations() {
     let mut changed = fake.object(&HELM_RELEASES, NS, "postgres-a").unwrap();
     changed["metadata"]["resourceVersion"] = json!("999999");
     changed["spec"]["values"]["replicas"] = json!(5);
-    assert!(store.served(&changed).is_some_and(|o| !o.ptr_eq(&cached[0]) && o["spec"]["replicas"] == json!(5)));
+    assert!(store.served(&changed).is_some_and(|o| !o.ptr_eq(&cached[0]) && o.value()["spec"]["replicas"] == json!(5)));
 }
 
 #[tokio::test]

@@ -1,34 +1,101 @@
-//! Watch events whose objects are shared by every watcher that receives them, each JSON-encoded once.
+//! Served objects and watch events shared by every reader and watcher that receives them, each JSON-encoded once.
 
-use std::ops::Deref;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use serde_json::Value;
 
-use crate::registry::{EventType, WatchEvent};
+use crate::registry::{EventType, WatchEvent, labels_of};
 
-/// A served object shared by many watchers. Its JSON encoding is made once, by the first watcher that needs it,
-/// and reused by the others.
+/// A served object shared by many readers and watchers.
+///
+/// It comes in two forms. A plain one keeps the object and makes its JSON encoding once, on first use. A compact
+/// one (what the watch cache keeps for every object it serves) keeps only the encoding and the metadata that
+/// selectors match, about a tenth of the parsed tree's memory; readers that need the tree get a fresh parse of
+/// it, which is never kept.
 #[derive(Debug, Clone)]
 pub struct SharedObject(Arc<Encoded>);
 
 #[derive(Debug)]
 struct Encoded {
-    value: Value,
+    value: Option<Value>,
     json: OnceLock<Bytes>,
+    /// Set for the compact form only.
+    meta: Option<SelectorMeta>,
+}
+
+/// What label and field selectors read of a compact object.
+#[derive(Debug)]
+struct SelectorMeta {
+    namespace: Option<Box<str>>,
+    name: Option<Box<str>>,
+    labels: BTreeMap<String, String>,
 }
 
 impl SharedObject {
-    /// The object.
-    pub fn value(&self) -> &Value {
-        &self.0.value
+    /// The compact form of `value`: its encoding and selector metadata, without the tree.
+    pub fn compact(value: Value) -> Self {
+        let text = |k: &str| value.pointer(k).and_then(Value::as_str).map(Box::from);
+        let meta = SelectorMeta { namespace: text("/metadata/namespace"), name: text("/metadata/name"), labels: labels_of(&value) };
+        let json = OnceLock::from(Bytes::from(serde_json::to_vec(&value).unwrap_or_default()));
+        Self(Arc::new(Encoded { value: None, json, meta: Some(meta) }))
+    }
+
+    /// The object: borrowed from a plain one, parsed afresh (and not kept) from a compact one.
+    pub fn value(&self) -> Cow<'_, Value> {
+        match &self.0.value {
+            Some(value) => Cow::Borrowed(value),
+            None => Cow::Owned(serde_json::from_slice(self.json()).unwrap_or_default()),
+        }
+    }
+
+    /// The object, owned.
+    pub fn into_value(self) -> Value {
+        match Arc::try_unwrap(self.0) {
+            Ok(Encoded { value: Some(value), .. }) => value,
+            Ok(encoded) => serde_json::from_slice(encoded.json.get().map(|b| &b[..]).unwrap_or_default()).unwrap_or_default(),
+            Err(shared) => Self(shared).value().into_owned(),
+        }
     }
 
     /// Its JSON encoding, made on first use.
     pub fn json(&self) -> &Bytes {
-        self.0.json.get_or_init(|| Bytes::from(serde_json::to_vec(&self.0.value).unwrap_or_default()))
+        self.0.json.get_or_init(|| Bytes::from(serde_json::to_vec(self.0.value.as_ref().unwrap_or(&Value::Null)).unwrap_or_default()))
+    }
+
+    /// True for the compact form.
+    pub fn is_compact(&self) -> bool {
+        self.0.meta.is_some()
+    }
+
+    /// `metadata.namespace`, if any.
+    pub fn namespace(&self) -> Option<&str> {
+        match (&self.0.meta, &self.0.value) {
+            (Some(m), _) => m.namespace.as_deref(),
+            (None, Some(v)) => v.pointer("/metadata/namespace").and_then(Value::as_str),
+            (None, None) => None,
+        }
+    }
+
+    /// `metadata.name`, if any.
+    pub fn name(&self) -> Option<&str> {
+        match (&self.0.meta, &self.0.value) {
+            (Some(m), _) => m.name.as_deref(),
+            (None, Some(v)) => v.pointer("/metadata/name").and_then(Value::as_str),
+            (None, None) => None,
+        }
+    }
+
+    /// `metadata.labels`.
+    pub fn labels(&self) -> Cow<'_, BTreeMap<String, String>> {
+        match (&self.0.meta, &self.0.value) {
+            (Some(m), _) => Cow::Borrowed(&m.labels),
+            (None, Some(v)) => Cow::Owned(labels_of(v)),
+            (None, None) => Cow::Owned(BTreeMap::new()),
+        }
     }
 
     /// True when both handles share one object (not merely equal ones).
@@ -39,33 +106,26 @@ impl SharedObject {
 
 impl From<Value> for SharedObject {
     fn from(value: Value) -> Self {
-        Self(Arc::new(Encoded { value, json: OnceLock::new() }))
+        Self(Arc::new(Encoded { value: Some(value), json: OnceLock::new(), meta: None }))
     }
 }
 
 impl PartialEq for SharedObject {
     fn eq(&self, other: &Self) -> bool {
-        self.ptr_eq(other) || self.value() == other.value()
+        // Encodings are canonical (object keys sorted), so equal encodings mean equal objects.
+        self.ptr_eq(other) || self.json() == other.json()
     }
 }
 
 impl PartialEq<Value> for SharedObject {
     fn eq(&self, other: &Value) -> bool {
-        self.value() == other
+        *self.value() == *other
     }
 }
 
 impl std::fmt::Display for SharedObject {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.value().fmt(f)
-    }
-}
-
-impl Deref for SharedObject {
-    type Target = Value;
-
-    fn deref(&self) -> &Value {
-        &self.0.value
     }
 }
 
@@ -106,7 +166,7 @@ impl From<WatchEvent> for SharedEvent {
 
 impl From<SharedEvent> for WatchEvent {
     fn from(e: SharedEvent) -> Self {
-        Self { event_type: e.event_type, object: e.object.value().clone() }
+        Self { event_type: e.event_type, object: e.object.into_value() }
     }
 }
 
@@ -130,5 +190,26 @@ mod tests {
         // The second watcher reuses the first one's bytes.
         assert_eq!(obj.json().as_ptr(), event.object.json().as_ptr());
         assert!(obj.ptr_eq(&event.object));
+    }
+
+    #[test]
+    fn a_compact_object_keeps_its_encoding_and_selector_metadata_and_parses_on_demand() {
+        let value = json!({"kind": "Postgres", "metadata": {"namespace": "ns", "name": "a", "labels": {"team": "x"}}, "spec": {"replicas": 2}});
+        let compact = SharedObject::compact(value.clone());
+        let plain = SharedObject::from(value.clone());
+        assert!(compact.is_compact() && !plain.is_compact());
+        assert_eq!(compact.json(), plain.json(), "the same encoding");
+        assert!(matches!(compact.value(), std::borrow::Cow::Owned(_)), "a compact object keeps no tree to lend");
+        assert_eq!(*compact.value(), value);
+        for o in [&compact, &plain] {
+            assert_eq!((o.namespace(), o.name()), (Some("ns"), Some("a")));
+            assert_eq!(o.labels().get("team").map(String::as_str), Some("x"));
+        }
+        assert_eq!(compact, plain);
+        assert_eq!(compact, value);
+        assert_eq!(compact.clone().into_value(), value);
+        assert_eq!(plain.into_value(), value);
+        let no_meta = SharedObject::compact(json!({"kind": "Status"}));
+        assert_eq!((no_meta.namespace(), no_meta.name(), no_meta.labels().len()), (None, None, 0));
     }
 }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::shared::{SharedEvent, SharedObject};
 use super::state::HistoryEvent;
 use crate::projection::Projection;
-use crate::registry::{EventType, ListOptions, ResourceInfo, labels_of};
+use crate::registry::{EventType, ListOptions, ResourceInfo};
 
 /// Annotation on the BOOKMARK that ends the initial events of a WatchList.
 pub const INITIAL_EVENTS_END: &str = "k8s.io/initial-events-end";
@@ -84,17 +84,16 @@ impl Filter {
     }
 
     /// True when the served object is selected.
-    pub fn matches(&self, served: &Value) -> bool {
-        let text = |p: &str| served.pointer(p).and_then(Value::as_str);
-        if !self.namespace.is_empty() && text("/metadata/namespace") != Some(self.namespace.as_str()) {
+    pub fn matches(&self, served: &SharedObject) -> bool {
+        if !self.namespace.is_empty() && served.namespace() != Some(self.namespace.as_str()) {
             return false;
         }
         let fields_ok = self.fields.matches(|field| match field {
-            "metadata.name" => text("/metadata/name"),
-            "metadata.namespace" => text("/metadata/namespace"),
+            "metadata.name" => served.name(),
+            "metadata.namespace" => served.namespace(),
             _ => None,
         });
-        fields_ok && (self.labels.is_empty() || self.labels.matches(&labels_of(served)))
+        fields_ok && (self.labels.is_empty() || self.labels.matches(&served.labels()))
     }
 
     fn select(&self, served: Option<SharedObject>) -> Option<SharedObject> {
@@ -116,7 +115,7 @@ pub fn convert(event: &HistoryEvent, view: &dyn View, filter: &Filter) -> Option
         (None, Some(before)) if event.deleted => Some(SharedEvent::new(EventType::Deleted, before)),
         (None, Some(before)) => {
             // It left the selection: the last selected state, at the resourceVersion of the change.
-            let mut last = before.value().clone();
+            let mut last = before.value().into_owned();
             last["metadata"]["resourceVersion"] = event.rv.to_string().into();
             Some(SharedEvent::new(EventType::Deleted, last))
         }

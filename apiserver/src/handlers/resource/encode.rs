@@ -1,5 +1,6 @@
 //! Encoders of resource responses: JSON, YAML, Table and PartialObjectMetadata, for objects, lists and events.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use bytes::Bytes;
@@ -53,7 +54,7 @@ impl<'a> Encoder<'a> {
     /// One object in the chosen representation.
     pub fn object(&self, reg: &dyn Registry, obj: &Value) -> Value {
         match self.repr {
-            Representation::Table => self.table(reg, std::iter::once(obj), &ObjectList::default(), true),
+            Representation::Table => self.table(reg, std::iter::once(Cow::Borrowed(obj)), &ObjectList::default(), true),
             Representation::PartialMetadata => partial(obj),
             _ => obj.clone(),
         }
@@ -62,13 +63,14 @@ impl<'a> Encoder<'a> {
     /// A list in the chosen representation.
     pub fn list(&self, reg: &dyn Registry, list: &ObjectList) -> Value {
         match self.repr {
+            // Items are read one at a time: a compact cached object is parsed for its row and dropped.
             Representation::Table => self.table(reg, list.items.iter().map(|o| o.value()), list, true),
             Representation::PartialMetadata => {
-                json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta(list), "items": list.items.iter().map(|o| partial(o)).collect::<Vec<_>>()})
+                json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta(list), "items": list.items.iter().map(|o| partial(&o.value())).collect::<Vec<_>>()})
             }
             _ => {
                 let i = reg.info();
-                let items: Vec<&Value> = list.items.iter().map(|o| o.value()).collect();
+                let items: Vec<Value> = list.items.iter().map(|o| o.value().into_owned()).collect();
                 json!({"apiVersion": i.api_version(), "kind": format!("{}List", i.kind), "metadata": list_meta(list), "items": items})
             }
         }
@@ -101,20 +103,20 @@ impl<'a> Encoder<'a> {
     /// A watch event's object in the chosen representation; Tables carry column definitions only in the first.
     pub fn event_object(&self, reg: &dyn Registry, obj: &Value, first: bool) -> Value {
         match self.repr {
-            Representation::Table => self.table(reg, std::iter::once(obj), &ObjectList::default(), first),
+            Representation::Table => self.table(reg, std::iter::once(Cow::Borrowed(obj)), &ObjectList::default(), first),
             Representation::PartialMetadata => partial(obj),
             _ => obj.clone(),
         }
     }
 
-    fn table<'v>(&self, reg: &dyn Registry, items: impl Iterator<Item = &'v Value>, list: &ObjectList, headers: bool) -> Value {
+    fn table<'v>(&self, reg: &dyn Registry, items: impl Iterator<Item = Cow<'v, Value>>, list: &ObjectList, headers: bool) -> Value {
         let rows: Vec<Value> = items
             .map(|o| {
-                let mut row = json!({"cells": reg.cells(o)});
+                let mut row = json!({"cells": reg.cells(&o)});
                 match self.include_object {
                     "None" => {}
-                    "Object" => row["object"] = o.clone(),
-                    _ => row["object"] = partial(o),
+                    "Object" => row["object"] = o.into_owned(),
+                    _ => row["object"] = partial(&o),
                 }
                 row
             })

@@ -127,7 +127,7 @@ async fn dispatch(
                 // The object's one encoding, shared with every list and watch that sends this version.
                 return Ok(crate::body::respond(StatusCode::OK, "application/json", obj.json().clone()));
             }
-            Ok(enc.respond(StatusCode::OK, &enc.object(reg, &obj), &[]))
+            Ok(enc.respond(StatusCode::OK, &enc.object(reg, &obj.value()), &[]))
         }
         "list" => {
             let opts = list_options_for(&q, info)?;
@@ -193,8 +193,8 @@ async fn delete_collection(
     let list = reg.list(ctx, list_opts).await.map_err(status_of)?;
     let mut deleted = Vec::new();
     for obj in &list.items {
-        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-        let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
+        let name = obj.name().unwrap_or_default();
+        let ns = obj.namespace().unwrap_or_default();
         let item_ctx = RequestContext { namespace: ns.to_string(), in_collection: true, ..ctx.clone() };
         match reg.delete(&item_ctx, name, opts).await {
             Ok(Deleted::Gone(o) | Deleted::Pending(o)) => deleted.push(o.into()),

@@ -106,7 +106,7 @@ fn selecting(selector: &str) -> ListOptions {
 }
 
 fn names(items: &[storage::registry::SharedObject]) -> Vec<&str> {
-    items.iter().map(|o| o["metadata"]["name"].as_str().unwrap()).collect()
+    items.iter().map(|o| o.name().unwrap()).collect()
 }
 
 #[tokio::test]

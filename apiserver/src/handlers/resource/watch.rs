@@ -56,7 +56,7 @@ pub fn respond(state: &Arc<ServerState>, registry: Arc<dyn Registry>, events: Sh
             e.json_line()
         } else {
             let enc = Encoder { repr, include_object: &include };
-            let object = enc.event_object(&*registry, &e.object, first);
+            let object = enc.event_object(&*registry, &e.object.value(), first);
             first = false;
             let mut line = serde_json::to_vec(&json!({"type": e.event_type.as_str(), "object": object})).unwrap_or_default();
             line.push(b'\n');

@@ -288,7 +288,7 @@ pub async fn quiet(w: &mut SharedEventStream) -> bool {
 
 /// An event as (type, name, resourceVersion).
 pub fn brief(e: &SharedEvent) -> (EventType, String, String) {
-    let text = |p: &str| e.object.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+    let text = |p: &str| e.object.value().pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
     (e.event_type, text("/metadata/name"), text("/metadata/resourceVersion"))
 }
 

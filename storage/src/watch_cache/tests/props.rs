@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::feed::{KindView, filter};
-use crate::registry::EventType;
+use crate::registry::{EventType, SharedObject};
 use crate::watch_cache::state::{Read, State};
 use crate::watch_cache::view::{Filter, View, convert};
 
@@ -44,8 +44,9 @@ fn object(name: u8, kind: bool, gold: bool, rv: u64) -> Value {
 fn selected(backing: &BTreeMap<u8, Value>, view: &dyn View, f: &Filter) -> BTreeMap<String, String> {
     backing
         .values()
-        .filter_map(|o| view.translate(o))
+        .filter_map(|o| view.translate(o).map(SharedObject::compact))
         .filter(|o| f.matches(o))
+        .map(|o| o.value().into_owned())
         .map(|o| (o["metadata"]["name"].as_str().unwrap().to_string(), o["metadata"]["resourceVersion"].as_str().unwrap().to_string()))
         .collect()
 }
@@ -96,8 +97,8 @@ proptest! {
                 prop_assert!(e.rv > last, "in order, after the start");
                 last = e.rv;
                 let Some(out) = convert(e, &*view, &f) else { continue };
-                let name = out.object["metadata"]["name"].as_str().unwrap().to_string();
-                let version = out.object["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+                let name = out.object.value()["metadata"]["name"].as_str().unwrap().to_string();
+                let version = out.object.value()["metadata"]["resourceVersion"].as_str().unwrap().to_string();
                 prop_assert_eq!(version.parse::<u64>().unwrap(), e.rv, "every event carries its own version");
                 match out.event_type {
                     EventType::Added => prop_assert!(have.insert(name, version).is_none(), "ADDED for an object the watcher had"),

@@ -61,11 +61,11 @@ async fn after_410_a_relist_with_unseen_changes_sends_watchers_to_relist() {
     feed.compact();
     feed.set_down(false);
     let e = next(&mut w).await;
-    assert_eq!((e.event_type, e.object["code"].as_u64()), (EventType::Error, Some(410)), "no made-up events, no silent gap");
+    assert_eq!((e.event_type, e.object.value()["code"].as_u64()), (EventType::Error, Some(410)), "no made-up events, no silent gap");
     assert!(futures::StreamExt::next(&mut w).await.is_none());
     caught_up(&cache, a3).await;
     let mut old = watch(&cache, &view, "", &format!("resourceVersion={a}"), None).await;
-    assert_eq!(next(&mut old).await.object["code"].as_u64(), Some(410), "the old position is gone for good");
+    assert_eq!(next(&mut old).await.object.value()["code"].as_u64(), Some(410), "the old position is gone for good");
     let mut relisted = watch(&cache, &view, "", "resourceVersion=0", None).await;
     assert_eq!(take(&mut relisted, 1).await, [(EventType::Added, "a".into(), a3.to_string())]);
     assert!(quiet(&mut relisted).await);
@@ -103,10 +103,10 @@ async fn backend_caches_drop_managed_fields_unless_whole_objects_are_asked_for()
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     for e in compact.objects().0 {
-        assert!(e.object.pointer("/metadata/managedFields").is_none(), "{}", e.object);
-        assert!(e.object.pointer("/metadata/name").is_some());
+        assert!(e.object().pointer("/metadata/managedFields").is_none(), "{}", e.object());
+        assert!(e.object().pointer("/metadata/name").is_some());
     }
     for e in whole.objects().0 {
-        assert_eq!(e.object.pointer("/metadata/managedFields"), Some(&json!([{"manager": "kubectl"}])));
+        assert_eq!(e.object().pointer("/metadata/managedFields"), Some(&json!([{"manager": "kubectl"}])));
     }
 }

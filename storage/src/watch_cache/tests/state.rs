@@ -117,10 +117,10 @@ fn changes_become_the_events_a_selection_sees() {
         s.apply(*deleted, object.clone());
         let Read::Events { events, .. } = s.read(&before, 10) else { unreachable!() };
         let got = convert(&events[0], &*view, &filter("ns", selector));
-        let got = got.map(|e| (e.event_type, e.object["metadata"]["resourceVersion"].as_str().unwrap().to_string()));
+        let got = got.map(|e| (e.event_type, e.object.value()["metadata"]["resourceVersion"].as_str().unwrap().to_string()));
         assert_eq!(got, want.map(|(t, rv)| (t, rv.to_string())), "{why}");
         if let Some(e) = convert(&events[0], &*view, &filter("ns", selector)) {
-            assert_eq!(e.object["kind"], "Pg", "{why}: served as the view's kind");
+            assert_eq!(e.object.value()["kind"], "Pg", "{why}: served as the view's kind");
         }
     }
     let Read::Events { events, .. } = s.read(&s.position(1).unwrap(), 10) else { unreachable!() };
@@ -145,4 +145,22 @@ fn a_change_is_translated_once_per_view_and_shared() {
     assert!(again.object.ptr_eq(&other.object));
     let first_again = convert(&events[0], &*pg, &all).unwrap();
     assert!(!first_again.object.ptr_eq(&one.object));
+}
+
+#[test]
+fn entries_keep_objects_and_translations_encoded() {
+    let mut s = State::new(10);
+    let backing = obj("a", 5, json!({"kind": "Thing", "app": "db"}));
+    s.replace(vec![backing.clone()], 5);
+    let entry = s.get(&("ns".to_string(), "a".to_string())).unwrap();
+    assert_eq!(entry.json()[..], serde_json::to_vec(&backing).unwrap()[..]);
+    assert_eq!(entry.object(), backing);
+    assert_eq!((entry.key(), entry.namespace()), (("ns".to_string(), "a".to_string()), "ns"));
+    let served = entry.served(&*KindView::new("Thing")).unwrap();
+    assert!(served.is_compact(), "the served form is kept as its encoding and selector metadata");
+    assert_eq!(served.labels().get("app").map(String::as_str), Some("db"));
+    // Selectors read the compact form without parsing it.
+    assert!(filter("ns", "app=db").matches(&served));
+    assert!(!filter("ns", "app=web").matches(&served));
+    assert!(!filter("other", "").matches(&served));
 }

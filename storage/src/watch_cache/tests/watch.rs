@@ -82,8 +82,8 @@ async fn too_old_is_410_as_an_error_event() {
     let mut w = watch(&cache, &view, "ns", &format!("resourceVersion={first}"), None).await;
     let e = next(&mut w).await;
     assert_eq!(e.event_type, EventType::Error);
-    assert_eq!((e.object["code"].as_u64(), e.object["reason"].as_str()), (Some(410), Some("Expired")));
-    assert!(e.object["message"].as_str().unwrap().starts_with("too old resource version"), "{}", *e.object);
+    assert_eq!((e.object.value()["code"].as_u64(), e.object.value()["reason"].as_str()), (Some(410), Some("Expired")));
+    assert!(e.object.value()["message"].as_str().unwrap().starts_with("too old resource version"), "{}", e.object);
     assert!(futures::StreamExt::next(&mut w).await.is_none(), "and the watch ends");
 }
 
@@ -110,8 +110,8 @@ async fn a_version_nobody_has_reached_is_too_large() {
     let mut w = watch(&cache, &view, "ns", &format!("resourceVersion={future}"), None).await;
     let e = next(&mut w).await;
     assert_eq!(e.event_type, EventType::Error);
-    assert_eq!((e.object["code"].as_u64(), e.object["reason"].as_str()), (Some(504), Some("Timeout")));
-    assert_eq!(e.object["details"]["causes"][0]["reason"], "ResourceVersionTooLarge");
+    assert_eq!((e.object.value()["code"].as_u64(), e.object.value()["reason"].as_str()), (Some(504), Some("Timeout")));
+    assert_eq!(e.object.value()["details"]["causes"][0]["reason"], "ResourceVersionTooLarge");
 }
 
 #[tokio::test]
@@ -128,11 +128,11 @@ async fn watchlist_sends_the_state_then_the_end_bookmark_then_changes() {
         assert_eq!(take(&mut w, 2).await, [added("a", a), added("b", b)], "from {rv:?}");
         let end = next(&mut w).await;
         assert_eq!(end.event_type, EventType::Bookmark);
-        assert_eq!(end.object["metadata"]["annotations"]["k8s.io/initial-events-end"], "true");
-        assert_eq!(end.object["kind"], "Pg");
-        assert_eq!(end.object["apiVersion"], "test.io/v1");
-        assert!(end.object["metadata"]["resourceVersion"].as_str().unwrap().parse::<u64>().unwrap() >= now);
-        assert_eq!(end.object.as_object().unwrap().len(), 3, "apiVersion, kind and metadata only");
+        assert_eq!(end.object.value()["metadata"]["annotations"]["k8s.io/initial-events-end"], "true");
+        assert_eq!(end.object.value()["kind"], "Pg");
+        assert_eq!(end.object.value()["apiVersion"], "test.io/v1");
+        assert!(end.object.value()["metadata"]["resourceVersion"].as_str().unwrap().parse::<u64>().unwrap() >= now);
+        assert_eq!(end.object.value().as_object().unwrap().len(), 3, "apiVersion, kind and metadata only");
     }
     let mut w = watch(&cache, &view, "ns", &format!("{q}&resourceVersion="), None).await;
     take(&mut w, 3).await;
@@ -154,7 +154,7 @@ async fn a_consistent_watch_the_cache_cannot_prove_fresh_starts_from_the_backend
     let mut w = watch(&cache, &view, "ns", "sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true", Some(list)).await;
     assert_eq!(take(&mut w, 1).await, [added("from-backend", a)]);
     let end = next(&mut w).await;
-    assert_eq!((end.event_type, end.object["metadata"]["resourceVersion"].as_str()), (EventType::Bookmark, Some(x.to_string().as_str())));
+    assert_eq!((end.event_type, end.object.value()["metadata"]["resourceVersion"].as_str()), (EventType::Bookmark, Some(x.to_string().as_str())));
     let b = feed.put("ns", "b", "Pg", &[], json!({}));
     assert_eq!(take(&mut w, 1).await, [added("b", b)]);
 }
@@ -169,8 +169,8 @@ async fn bookmarks_come_periodically_and_before_the_timeout_which_ends_the_watch
     feed.bookmark();
     let e = next(&mut w).await;
     assert_eq!(e.event_type, EventType::Bookmark);
-    assert!(e.object["metadata"].get("annotations").is_none());
-    assert_eq!(e.object.as_object().unwrap().len(), 3);
+    assert!(e.object.value()["metadata"].get("annotations").is_none());
+    assert_eq!(e.object.value().as_object().unwrap().len(), 3);
     // Without bookmarks allowed, none come; timeoutSeconds ends the watch (a bookmark 2 s before it).
     let mut w = watch(&cache, &view, "ns", &format!("resourceVersion={a}&timeoutSeconds=1"), None).await;
     assert!(tokio::time::timeout(std::time::Duration::from_secs(5), futures::StreamExt::next(&mut w)).await.unwrap().is_none());
@@ -216,7 +216,7 @@ async fn a_slow_watcher_falls_out_of_the_window_and_gets_410() {
     }
     caught_up(&cache, last).await;
     let e = next(&mut slow).await;
-    assert_eq!((e.event_type, e.object["code"].as_u64()), (EventType::Error, Some(410)), "{:?}", brief(&e));
+    assert_eq!((e.event_type, e.object.value()["code"].as_u64()), (EventType::Error, Some(410)), "{:?}", brief(&e));
     assert!(futures::StreamExt::next(&mut slow).await.is_none());
 }
 
@@ -241,7 +241,7 @@ async fn lists_from_the_cache_with_resource_version_semantics() {
     feed.put("other", "c", "Pg", &[], json!({}));
     let b2 = feed.put("ns", "r", "Redis", &[], json!({}));
     caught_up(&cache, b2).await;
-    let names = |l: &ObjectList| l.items.iter().map(|o| o["metadata"]["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let names = |l: &ObjectList| l.items.iter().map(|o| o.value()["metadata"]["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
     let any = cache.list(&*view, "ns", &opts("resourceVersion=0")).await.unwrap().expect("served from the cache");
     assert_eq!((names(&any), any.resource_version.as_str()), (vec!["a".to_string(), "b".to_string()], b2.to_string().as_str()));
     let gold = cache.list(&*view, "", &opts("resourceVersion=0&labelSelector=tier=gold")).await.unwrap().unwrap();
@@ -264,5 +264,5 @@ async fn lists_from_the_cache_with_resource_version_semantics() {
     let b = feed.put("ns", "b", "Pg", &[], json!({"again": true}));
     caught_up(&cache, b).await;
     let list = cache.list(&*view, "ns", &opts("")).await.unwrap().expect("served from the cache");
-    assert_eq!(list.items[1]["metadata"]["resourceVersion"], b.to_string());
+    assert_eq!(list.items[1].value()["metadata"]["resourceVersion"], b.to_string());
 }
