@@ -21,10 +21,16 @@ pub struct SharedObject(Arc<Encoded>);
 
 #[derive(Debug)]
 struct Encoded {
-    value: Option<Value>,
     json: OnceLock<Bytes>,
-    /// Set for the compact form only.
-    meta: Option<SelectorMeta>,
+    form: Form,
+}
+
+#[derive(Debug)]
+enum Form {
+    /// The object itself.
+    Plain(Value),
+    /// Only what selectors read; the object is its encoding.
+    Compact(SelectorMeta),
 }
 
 /// What label and field selectors read of a compact object.
@@ -41,60 +47,61 @@ impl SharedObject {
         let text = |k: &str| value.pointer(k).and_then(Value::as_str).map(Box::from);
         let meta = SelectorMeta { namespace: text("/metadata/namespace"), name: text("/metadata/name"), labels: labels_of(&value) };
         let json = OnceLock::from(Bytes::from(serde_json::to_vec(&value).unwrap_or_default()));
-        Self(Arc::new(Encoded { value: None, json, meta: Some(meta) }))
+        Self(Arc::new(Encoded { json, form: Form::Compact(meta) }))
     }
 
     /// The object: borrowed from a plain one, parsed afresh (and not kept) from a compact one.
     pub fn value(&self) -> Cow<'_, Value> {
-        match &self.0.value {
-            Some(value) => Cow::Borrowed(value),
-            None => Cow::Owned(serde_json::from_slice(self.json()).unwrap_or_default()),
+        match &self.0.form {
+            Form::Plain(value) => Cow::Borrowed(value),
+            Form::Compact(_) => Cow::Owned(serde_json::from_slice(self.json()).unwrap_or_default()),
         }
     }
 
     /// The object, owned.
     pub fn into_value(self) -> Value {
         match Arc::try_unwrap(self.0) {
-            Ok(Encoded { value: Some(value), .. }) => value,
-            Ok(encoded) => serde_json::from_slice(encoded.json.get().map(|b| &b[..]).unwrap_or_default()).unwrap_or_default(),
+            Ok(Encoded { form: Form::Plain(value), .. }) => value,
+            Ok(Encoded { json, .. }) => serde_json::from_slice(json.get().map(|b| &b[..]).unwrap_or_default()).unwrap_or_default(),
             Err(shared) => Self(shared).value().into_owned(),
         }
     }
 
     /// Its JSON encoding, made on first use.
     pub fn json(&self) -> &Bytes {
-        self.0.json.get_or_init(|| Bytes::from(serde_json::to_vec(self.0.value.as_ref().unwrap_or(&Value::Null)).unwrap_or_default()))
+        // A compact object's encoding is set when it is made; only a plain one's is made here.
+        self.0.json.get_or_init(|| match &self.0.form {
+            Form::Plain(value) => Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
+            Form::Compact(_) => Bytes::new(),
+        })
     }
 
     /// True for the compact form.
     pub fn is_compact(&self) -> bool {
-        self.0.meta.is_some()
+        matches!(self.0.form, Form::Compact(_))
     }
 
     /// `metadata.namespace`, if any.
     pub fn namespace(&self) -> Option<&str> {
-        match (&self.0.meta, &self.0.value) {
-            (Some(m), _) => m.namespace.as_deref(),
-            (None, Some(v)) => v.pointer("/metadata/namespace").and_then(Value::as_str),
-            (None, None) => None,
+        match &self.0.form {
+            Form::Compact(m) => m.namespace.as_deref(),
+            Form::Plain(v) => v.pointer("/metadata/namespace").and_then(Value::as_str),
         }
     }
 
     /// `metadata.name`, if any.
     pub fn name(&self) -> Option<&str> {
-        match (&self.0.meta, &self.0.value) {
-            (Some(m), _) => m.name.as_deref(),
-            (None, Some(v)) => v.pointer("/metadata/name").and_then(Value::as_str),
-            (None, None) => None,
+        match &self.0.form {
+            Form::Compact(m) => m.name.as_deref(),
+            Form::Plain(v) => v.pointer("/metadata/name").and_then(Value::as_str),
         }
     }
 
     /// `metadata.labels`.
     pub fn labels(&self) -> Cow<'_, BTreeMap<String, String>> {
-        match (&self.0.meta, &self.0.value) {
-            (Some(m), _) => Cow::Borrowed(&m.labels),
-            (None, Some(v)) => Cow::Owned(labels_of(v)),
-            (None, None) => Cow::Owned(BTreeMap::new()),
+        match &self.0.form {
+            Form::Compact(m) => Cow::Borrowed(&m.labels),
+            Form::Plain(v) => Cow::Owned(labels_of(v)),
         }
     }
 
@@ -106,7 +113,7 @@ impl SharedObject {
 
 impl From<Value> for SharedObject {
     fn from(value: Value) -> Self {
-        Self(Arc::new(Encoded { value: Some(value), json: OnceLock::new(), meta: None }))
+        Self(Arc::new(Encoded { json: OnceLock::new(), form: Form::Plain(value) }))
     }
 }
 
