@@ -5,6 +5,8 @@ use clap::Parser;
 
 // glibc's malloc keeps freed memory in per-thread arenas: under a steady load its resident memory kept rising
 // long after the live heap had levelled off (docs/reliability.md, "Soak"). mimalloc returns freed pages.
+// It is built without transparent huge pages (the crate's `no_thp`): asked for them, it had the kernel back its
+// segments with 2 MiB pages, and an idle server held 43 MiB of them for a few MiB of live heap.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
