@@ -34,7 +34,7 @@ const SLICE_BYTES: usize = 64 * 1024;
 
 /// Whether the client accepts gzip: kube-apiserver's test, one of the comma-separated tokens of the first
 /// `Accept-Encoding` header is exactly `gzip`.
-fn accepts_gzip(headers: &HeaderMap) -> bool {
+pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|token| token.trim() == "gzip"))
 }
 

@@ -6,7 +6,7 @@
 mod audit;
 pub mod authentication;
 mod authorization;
-mod compress;
+pub(crate) mod compress;
 mod limits;
 mod log;
 mod panic;

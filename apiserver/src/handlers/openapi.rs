@@ -12,6 +12,7 @@
 //! blocking pool, while other requests for them wait without holding a runtime thread.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,28 +21,66 @@ use tokio::sync::Mutex as AsyncMutex;
 use apis::openapi::{self, Resource};
 use apis::status::Status;
 use bytes::Bytes;
+use flate2::Compression;
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
 use http::{HeaderValue, Response, StatusCode, header};
 use storage::catalog::Snapshot;
 
 use crate::body::{Body, respond, status};
+use crate::filters::compress::{GZIP_THRESHOLD_BYTES, accepts_gzip};
 use crate::negotiate::parse_accept;
 
 /// One document and its hex SHA-512.
 struct Document {
-    bytes: Bytes,
+    body: Stored,
     hash: String,
+}
+
+/// How a document is kept. Every kind's schema makes the documents megabytes of JSON, kept for as long as the
+/// catalog does not change (and replaced ones for minutes more): a large one is kept gzipped, which is also what
+/// the aggregator and other clients that accept gzip are sent, and unpacked only for a client that does not.
+enum Stored {
+    Plain(Bytes),
+    Gzipped(Bytes),
 }
 
 impl Document {
     fn new(value: &serde_json::Value) -> Self {
-        let mut bytes = serde_json::to_vec(value).unwrap_or_default();
-        // The documents are large and kept for minutes: drop the spare half a growing Vec may have.
-        bytes.shrink_to_fit();
-        Self { hash: openapi::etag(&bytes), bytes: bytes.into() }
+        let json = serde_json::to_vec(value).unwrap_or_default();
+        let hash = openapi::etag(&json);
+        // Small documents are sent as they are, as the gzip filter would send them.
+        if json.len() <= GZIP_THRESHOLD_BYTES {
+            return Self { body: Stored::Plain(json.into()), hash };
+        }
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        let body = match gz.write_all(&json).and_then(|()| gz.finish()) {
+            Ok(mut packed) => {
+                packed.shrink_to_fit();
+                Stored::Gzipped(packed.into())
+            }
+            Err(_) => Stored::Plain(json.into()),
+        };
+        Self { body, hash }
     }
 
     fn etag(&self) -> String {
         format!("\"{}\"", self.hash)
+    }
+
+    /// The JSON, unpacked if it is kept gzipped.
+    fn json(&self) -> Bytes {
+        match &self.body {
+            Stored::Plain(json) => json.clone(),
+            Stored::Gzipped(packed) => {
+                let mut json = Vec::new();
+                match GzDecoder::new(&packed[..]).read_to_end(&mut json) {
+                    Ok(_) => json.into(),
+                    // Cannot happen: the bytes are our own encoder's.
+                    Err(_) => Bytes::new(),
+                }
+            }
+        }
     }
 }
 
@@ -135,13 +174,21 @@ fn header_value(s: &str) -> HeaderValue {
 fn with_etag(req: &http::request::Parts, doc: &Document) -> Response<Body> {
     let etag = doc.etag();
     let cached = req.headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
-    let mut resp = if cached {
-        respond(StatusCode::NOT_MODIFIED, "application/json", Bytes::new())
-    } else {
-        respond(StatusCode::OK, "application/json", doc.bytes.clone())
+    let mut resp = match &doc.body {
+        _ if cached => respond(StatusCode::NOT_MODIFIED, "application/json", Bytes::new()),
+        Stored::Gzipped(packed) if accepts_gzip(&req.headers) => {
+            let mut resp = respond(StatusCode::OK, "application/json", packed.clone());
+            resp.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            resp
+        }
+        _ => respond(StatusCode::OK, "application/json", doc.json()),
     };
-    resp.headers_mut().insert(header::ETAG, header_value(&etag));
-    resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
+    let headers = resp.headers_mut();
+    headers.insert(header::ETAG, header_value(&etag));
+    headers.insert(header::VARY, HeaderValue::from_static("Accept"));
+    if matches!(doc.body, Stored::Gzipped(_)) {
+        headers.append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
     resp
 }
 
@@ -384,5 +431,49 @@ mod tests {
         assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
         let proto = get("/openapi/v2", Some("application/com.github.proto-openapi.spec.v2@v1.0+protobuf"), None);
         assert_eq!(v2(&cache, &groups(), snap, &proto).await.status(), StatusCode::NOT_ACCEPTABLE);
+    }
+
+    async fn body_of(resp: Response<Body>) -> Bytes {
+        use http_body_util::BodyExt;
+        resp.into_body().collect().await.unwrap().to_bytes()
+    }
+
+    #[tokio::test]
+    async fn large_documents_are_kept_gzipped_and_sent_as_the_client_accepts() {
+        let cache = OpenApiCache::default();
+        let snap = snapshot(200);
+        let docs = cache.documents(&groups(), snap.clone()).await.unwrap();
+        let Stored::Gzipped(packed) = &docs.v2.body else { panic!("a large document is kept gzipped") };
+        let json = docs.v2.json();
+        assert!(json.len() > GZIP_THRESHOLD_BYTES, "the document is large: {} bytes", json.len());
+        assert!(packed.len() * 5 < json.len(), "kept in a fifth of its size or less: {} of {} bytes", packed.len(), json.len());
+        assert_eq!(docs.v2.hash, openapi::etag(&json), "the ETag names the JSON, not its gzip");
+        let parsed: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert!(parsed["paths"].as_object().unwrap().keys().any(|p| p.contains("widget200s")));
+
+        let mut gzip = get("/openapi/v2", Some("application/json"), None);
+        gzip.headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip, deflate"));
+        let resp = v2(&cache, &groups(), snap.clone(), &gzip).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()[header::CONTENT_ENCODING], "gzip");
+        let vary: Vec<_> = resp.headers().get_all(header::VARY).iter().map(|v| v.to_str().unwrap().to_string()).collect();
+        assert_eq!(vary, ["Accept", "Accept-Encoding"]);
+        let sent = body_of(resp).await;
+        assert_eq!(sent, *packed, "the kept bytes are sent as they are");
+        let mut unpacked = Vec::new();
+        GzDecoder::new(&sent[..]).read_to_end(&mut unpacked).unwrap();
+        assert_eq!(unpacked, json);
+
+        let resp = v2(&cache, &groups(), snap.clone(), &get("/openapi/v2", Some("application/json"), None)).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert!(resp.headers().get(header::CONTENT_ENCODING).is_none(), "a client that does not accept gzip gets JSON");
+        assert_eq!(body_of(resp).await, json);
+
+        let small = cache.documents(&groups(), snapshot(0)).await.unwrap();
+        let core = &small.v3[&format!("apis/{}/v1alpha1", apis::CORE_GROUP)];
+        assert!(matches!(core.body, Stored::Plain(_)), "a document under the gzip threshold is kept as it is");
+        let resp = v3_group_version(&cache, &groups(), snapshot(0), &gzip, apis::CORE_GROUP, "v1alpha1").await;
+        assert!(resp.headers().get(header::CONTENT_ENCODING).is_none());
+        assert_eq!(resp.headers()[header::VARY], "Accept");
     }
 }
