@@ -36,9 +36,8 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// An entry for `object` at `rv`.
-    pub fn new(object: Value, rv: u64) -> Self {
-        let key = key_of(&object);
+    /// An entry for `object`, whose key (from its metadata) is `key`, at `rv`.
+    pub fn new(object: Value, key: Key, rv: u64) -> Self {
         let json = Bytes::from(serde_json::to_vec(&object).unwrap_or_default());
         Self { json, key, rv, translations: RwLock::new(Translations::default()) }
     }

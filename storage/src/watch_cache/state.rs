@@ -146,16 +146,15 @@ impl State {
         for item in items {
             let Some(rv) = rv_of(&item) else { continue };
             let key = key_of(&item);
-            match self.objects.get(&key) {
+            let entry = match self.objects.get(&key) {
                 // Keep the entry already there, with the translations it remembers.
-                Some(known) if known.rv == rv => {
-                    objects.insert(key, known.clone());
-                }
+                Some(known) if known.rv == rv => known.clone(),
                 _ => {
                     same = false;
-                    objects.insert(key, Arc::new(Entry::new(item, rv)));
+                    Arc::new(Entry::new(item, key.clone(), rv))
                 }
-            }
+            };
+            objects.insert(key, entry);
         }
         same &= objects.len() == self.objects.len();
         let outcome = if !self.synced {
@@ -190,7 +189,7 @@ impl State {
             return false;
         }
         let key = key_of(&object);
-        let entry = Arc::new(Entry::new(object, rv));
+        let entry = Arc::new(Entry::new(object, key.clone(), rv));
         let prev = if deleted { self.objects.remove(&key) } else { self.objects.insert(key, entry.clone()) };
         self.rv = rv;
         if deleted && prev.is_none() {
