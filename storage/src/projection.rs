@@ -77,6 +77,14 @@ pub trait Projection: TableConvertor + Send + Sync + 'static {
         backing_field.to_string()
     }
 
+    /// A cheap test on a backing object's JSON encoding (compact, as serde_json writes it): false only when
+    /// [`Projection::from_backing`] would give None. A cache shared by many kinds asks it before parsing an
+    /// object, so that each change is parsed for the kind it belongs to, not for every kind being watched.
+    fn may_own_encoded(&self, backing_json: &[u8]) -> bool {
+        let _ = backing_json;
+        true
+    }
+
     /// The served object of a backing object, or None when the backing object is not one of ours.
     #[allow(clippy::wrong_self_convention)] // "from" the backing object, through the projection's own settings
     fn from_backing(&self, backing: &Value) -> Option<Value>;

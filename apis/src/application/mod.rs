@@ -17,7 +17,7 @@ pub mod validate;
 pub use kind::{AppKind, ReleaseSettings, format_go_duration, parse_go_duration};
 pub use translate::{
     GROUP_LABEL, HELM_RELEASE_API_VERSION, HELM_RELEASE_KIND, KIND_LABEL, NAME_LABEL, SHARD_LABEL, TranslateError, USER_PREFIX, VALUES_SECRET,
-    app_name_from_release, from_helm_release, is_owned_by, is_owned_by_name, release_name, to_helm_release,
+    app_name_from_release, from_helm_release, is_owned_by, is_owned_by_name, kind_label_encoded, release_name, to_helm_release,
 };
 pub use validate::{reserved_keys, validate_name};
 

@@ -70,6 +70,13 @@ pub fn is_owned_by(hr: &Value, kind: &AppKind) -> bool {
     label(hr, KIND_LABEL) == Some(kind.kind.as_str()) && label(hr, GROUP_LABEL) == Some(APPS_GROUP)
 }
 
+/// The kind label of `kind`'s HelmReleases as it appears in their compact JSON encoding (`"key":"value"`, as
+/// serde_json writes it): an encoding without it is not [`is_owned_by`] the kind.
+pub fn kind_label_encoded(kind: &AppKind) -> String {
+    let text = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    format!("{}:{}", text(KIND_LABEL), text(&kind.kind))
+}
+
 /// [`is_owned_by`] plus the name label equal to `app_name`, as upstream's Delete requires.
 pub fn is_owned_by_name(hr: &Value, kind: &AppKind, app_name: &str) -> bool {
     is_owned_by(hr, kind) && label(hr, NAME_LABEL) == Some(app_name)

@@ -43,13 +43,16 @@ pub struct ApplicationRegistry {
     schema: Arc<StructuralSchema>,
     /// For the Tenant quota gate, which reads parents, siblings and ResourceQuotas.
     backend: Backend,
+    /// Finds the kind's label in an encoded HelmRelease: the HelmRelease cache is shared by every kind.
+    kind_label: memchr::memmem::Finder<'static>,
 }
 
 impl ApplicationRegistry {
     /// The registry of `kind`, validating specs with `schema` and writing HelmReleases with `settings`.
     pub fn new(kind: AppKind, settings: ReleaseSettings, schema: Arc<StructuralSchema>, backend: Backend) -> Self {
         let info = ResourceInfo::application(&kind);
-        Self { info, kind, settings, schema, backend }
+        let kind_label = memchr::memmem::Finder::new(app::kind_label_encoded(&kind).as_bytes()).into_owned();
+        Self { info, kind, settings, schema, backend, kind_label }
     }
 
     /// The kind served.
@@ -154,6 +157,10 @@ impl Projection for ApplicationRegistry {
             Some(rest) if rest.is_empty() || rest.starts_with(['.', '[']) => format!("spec{rest}"),
             _ => backing_field.to_string(),
         }
+    }
+
+    fn may_own_encoded(&self, backing_json: &[u8]) -> bool {
+        self.kind_label.find(backing_json).is_some()
     }
 
     fn from_backing(&self, backing: &Value) -> Option<Value> {

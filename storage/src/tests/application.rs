@@ -112,3 +112,26 @@ async fn mutating_policies_change_the_defaulted_object_before_its_validation() {
     assert_eq!(created["spec"]["replicas"], 3);
     assert!(created["spec"].get("unknownField").is_none());
 }
+
+#[tokio::test]
+async fn the_test_on_encoded_releases_never_refuses_a_release_of_the_kind() {
+    use crate::projection::Projection;
+    let fake = FakeBackend::new();
+    let b = super::backend(&fake);
+    postgres(&fake).create(&ctx(NS), pg("db", json!({})), &WriteOptions::default()).await.unwrap();
+    let release = fake.object(&HELM_RELEASES, NS, "postgres-db").unwrap();
+    let (postgres, redis) = (super::application("postgres", &b), super::application("redis", &b));
+    let mut unlabelled = release.clone();
+    unlabelled["metadata"]["labels"].as_object_mut().unwrap().remove("apps.cozystack.io/application.kind");
+    // The same text elsewhere passes the test; the translation then refuses it.
+    unlabelled["metadata"]["annotations"] = json!({"apps.cozystack.io/application.kind": "Postgres"});
+    let mut other_group = release.clone();
+    other_group["metadata"]["labels"]["apps.cozystack.io/application.group"] = json!("example.com");
+    for (why, object, ours) in [("its own", &release, true), ("without the kind label", &unlabelled, false), ("of another group", &other_group, false)] {
+        let encoded = serde_json::to_vec(object).unwrap();
+        assert_eq!(postgres.served(object).is_some(), ours, "{why}");
+        // A false may only ever mean "not ours"; a true leaves the decision to the translation.
+        assert!(postgres.may_own_encoded(&encoded) || !ours, "{why}");
+        assert!(!redis.may_own_encoded(&encoded), "{why}: another kind's release is refused without parsing it");
+    }
+}

@@ -72,6 +72,10 @@ impl Entry {
         if let Some(hit) = known(&self.translations.read().unwrap_or_else(|e| e.into_inner())) {
             return hit;
         }
+        if !view.may_translate(&self.json) {
+            // Another kind's object: every change reaches the watchers of every kind over the cache.
+            return None;
+        }
         let out = view.translate(&self.object()).map(SharedObject::compact);
         let mut t = self.translations.write().unwrap_or_else(|e| e.into_inner());
         if let Some(first) = known(&t) {

@@ -27,6 +27,13 @@ pub trait View: Send + Sync + 'static {
     /// The served object of a backing object, or None when it is not one of this view's.
     fn translate(&self, backing: &Value) -> Option<Value>;
 
+    /// False only when [`View::translate`] would give None for the backing object with this JSON encoding:
+    /// a test that spares parsing objects of the other views of a shared cache.
+    fn may_translate(&self, backing_json: &[u8]) -> bool {
+        let _ = backing_json;
+        true
+    }
+
     /// A BOOKMARK object: apiVersion, kind and resourceVersion only, plus the WatchList annotation.
     fn bookmark(&self, rv: u64, initial_events_end: bool) -> Value {
         let mut metadata = json!({"resourceVersion": rv.to_string()});
@@ -62,6 +69,10 @@ impl<P: Projection> View for ProjectionView<P> {
 
     fn translate(&self, backing: &Value) -> Option<Value> {
         self.projection.served(backing)
+    }
+
+    fn may_translate(&self, backing_json: &[u8]) -> bool {
+        self.projection.may_own_encoded(backing_json)
     }
 }
 

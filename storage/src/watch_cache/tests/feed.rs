@@ -175,6 +175,8 @@ fn tokio_stream(mut rx: mpsc::UnboundedReceiver<Result<RawEvent, BackendError>>)
 pub struct KindView {
     id: u64,
     info: ResourceInfo,
+    /// How many objects it has parsed and translated (or found not its own).
+    pub translations: AtomicU64,
 }
 
 impl KindView {
@@ -192,7 +194,7 @@ impl KindView {
             short_names: vec![],
             categories: vec![],
         };
-        Arc::new(Self { id: NEXT.fetch_add(1, Ordering::Relaxed), info })
+        Arc::new(Self { id: NEXT.fetch_add(1, Ordering::Relaxed), info, translations: AtomicU64::new(0) })
     }
 }
 
@@ -206,6 +208,7 @@ impl View for KindView {
     }
 
     fn translate(&self, backing: &Value) -> Option<Value> {
+        self.translations.fetch_add(1, Ordering::Relaxed);
         if backing.pointer("/metadata/labels/kind").and_then(Value::as_str) != Some(self.info.kind.as_str()) {
             return None;
         }
@@ -215,6 +218,10 @@ impl View for KindView {
         served["metadata"]["labels"].as_object_mut().map(|l| l.remove("kind"));
         served["served"] = true.into();
         Some(served)
+    }
+
+    fn may_translate(&self, backing_json: &[u8]) -> bool {
+        memchr::memmem::find(backing_json, format!("\"kind\":\"{}\"", self.info.kind).as_bytes()).is_some()
     }
 }
 

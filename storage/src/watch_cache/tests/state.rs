@@ -148,6 +148,22 @@ fn a_change_is_translated_once_per_view_and_shared() {
 }
 
 #[test]
+fn a_change_is_parsed_only_for_the_views_that_may_serve_it() {
+    let (pg, redis) = (KindView::new("Pg"), KindView::new("Redis"));
+    let mut s = State::new(10);
+    s.replace(vec![], 1);
+    s.apply(false, obj("a", 2, json!({"kind": "Pg"})));
+    let Read::Events { events, .. } = s.read(&s.position(1).unwrap(), 10) else { unreachable!() };
+    let all = filter("", "");
+    for _ in 0..3 {
+        assert!(convert(&events[0], &*redis, &all).is_none());
+        assert!(convert(&events[0], &*pg, &all).is_some());
+    }
+    let parsed = |v: &KindView| v.translations.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!((parsed(&pg), parsed(&redis)), (1, 0), "translated once for its view, never parsed for the other");
+}
+
+#[test]
 fn entries_keep_objects_and_translations_encoded() {
     let mut s = State::new(10);
     let backing = obj("a", 5, json!({"kind": "Thing", "app": "db"}));
