@@ -57,6 +57,38 @@ fn free_ports(n: u16) -> u16 {
     }
 }
 
+/// How many times a plane is started when another took one of its ports first.
+const START_ATTEMPTS: usize = 3;
+
+/// The ports of one plane, no two the same.
+struct PlanePorts {
+    etcd: u16,
+    etcd_peer: u16,
+    apiserver: u16,
+    /// The first replica's; replica i listens on this plus i-1.
+    api: u16,
+    charts: u16,
+}
+
+fn plane_ports(replicas: u16) -> PlanePorts {
+    let api = free_ports(replicas);
+    let mut taken: Vec<u16> = (api..api + replicas).collect();
+    let mut another = || loop {
+        let p = free_port();
+        if !taken.contains(&p) {
+            taken.push(p);
+            return p;
+        }
+    };
+    PlanePorts { etcd: another(), etcd_peer: another(), apiserver: another(), api, charts: another() }
+}
+
+/// Whether a server of the plane in `state` failed because its port was already in use.
+fn a_port_was_taken(state: &Path) -> bool {
+    let Ok(logs) = std::fs::read_dir(state.join("logs")) else { return false };
+    logs.flatten().any(|log| std::fs::read_to_string(log.path()).is_ok_and(|text| text.to_lowercase().contains("address already in use")))
+}
+
 /// Waits for `cond` to hold, checking every `every`, failing after `deadline`.
 pub async fn wait_until<F, Fut>(what: &str, deadline: Duration, mut cond: F) -> Result<()>
 where
@@ -106,17 +138,31 @@ impl ControlPlane {
     pub fn start(state: &Path, env: Vec<(String, String)>) -> Result<Self> {
         let replicas = env.iter().find(|(k, _)| k == "COZY_API_REPLICAS").map(|(_, v)| v.clone()).or_else(|| std::env::var("COZY_API_REPLICAS").ok());
         let replicas = replicas.and_then(|r| r.parse().ok()).unwrap_or(1);
-        let ports = [free_port(), free_port(), free_port(), free_ports(replicas)];
+        // A port found free is not held until its server binds it: a plane starting beside this one may take it
+        // first. Such a start is tried again with other ports; any other failure is the test's.
+        for attempt in 1..=START_ATTEMPTS {
+            match Self::start_once(state, &env, replicas) {
+                Err(e) if attempt < START_ATTEMPTS && a_port_was_taken(state) => {
+                    eprintln!("control plane in {}: a port was taken before its server bound it ({e}); starting again with other ports", state.display());
+                }
+                result => return result,
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    fn start_once(state: &Path, env: &[(String, String)], replicas: u16) -> Result<Self> {
+        let ports = plane_ports(replicas);
         let mut cmd = Command::new(repo_root().join("hack/up.sh"));
         cmd.env("COZY_STATE_DIR", state)
-            .env("COZY_ETCD_PORT", ports[0].to_string())
-            .env("COZY_ETCD_PEER_PORT", ports[1].to_string())
-            .env("COZY_APISERVER_PORT", ports[2].to_string())
-            .env("COZY_API_PORT", ports[3].to_string())
-            .env("COZY_CHARTS_PORT", free_port().to_string())
+            .env("COZY_ETCD_PORT", ports.etcd.to_string())
+            .env("COZY_ETCD_PEER_PORT", ports.etcd_peer.to_string())
+            .env("COZY_APISERVER_PORT", ports.apiserver.to_string())
+            .env("COZY_API_PORT", ports.api.to_string())
+            .env("COZY_CHARTS_PORT", ports.charts.to_string())
             // A plane of its own runs no helm-controller unless asked: its tests count HelmRelease events exactly.
             .env("COZY_HELM_CONTROLLER", "0")
-            .envs(env)
+            .envs(env.iter().cloned())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if std::env::var_os("COZY_API_BIN").is_none() {
@@ -439,5 +485,36 @@ impl Watch {
 impl Drop for Watch {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_start_is_tried_again_only_when_a_log_says_a_port_was_taken() {
+        let state = std::env::temp_dir().join(unique("port-taken"));
+        assert!(!a_port_was_taken(&state), "no logs yet");
+        std::fs::create_dir_all(state.join("logs")).unwrap();
+        std::fs::write(state.join("logs/etcd.log"), "serving\n").unwrap();
+        std::fs::write(state.join("logs/cozystack-api.log"), "error: the definitions did not load\n").unwrap();
+        assert!(!a_port_was_taken(&state), "another failure is the test's own");
+        std::fs::write(state.join("logs/cozystack-api-2.log"), "cannot listen on 0.0.0.0:30212: Address already in use (os error 98)\n").unwrap();
+        assert!(a_port_was_taken(&state));
+        let _ = std::fs::remove_dir_all(&state);
+    }
+
+    #[test]
+    fn the_ports_of_a_plane_are_all_different() {
+        for replicas in [1, 3] {
+            let p = plane_ports(replicas);
+            let mut all: Vec<u16> = vec![p.etcd, p.etcd_peer, p.apiserver, p.charts];
+            all.extend(p.api..p.api + replicas);
+            let count = all.len();
+            all.sort_unstable();
+            all.dedup();
+            assert_eq!(all.len(), count);
+        }
     }
 }
