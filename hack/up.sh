@@ -146,8 +146,9 @@ contexts: [{name: local, context: {cluster: local, user: cozystack-api}}]
 current-context: local
 K
 
+# As manifests/base/deployment.yaml runs it: the allocator returns freed pages at once (docs/benchmarks.md, Memory).
 for r in "${REPLICAS[@]}"; do
-  start "$r" "$COZY_API_BIN" \
+  start "$r" env MIMALLOC_PURGE_DELAY=0 "$COZY_API_BIN" \
     --bind-address="$([[ -n $HOST_IP ]] && echo 0.0.0.0 || echo 127.0.0.1)" --secure-port="$(api_port "$r")" \
     --tls-cert-file="$CERTS/cozystack-api.crt" --tls-private-key-file="$CERTS/cozystack-api.key" \
     --kubeconfig="$STATE/cozystack-api.kubeconfig" ${COZY_API_ARGS:-}
