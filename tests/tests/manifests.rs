@@ -79,6 +79,12 @@ async fn the_manifests_apply_as_they_are_with_a_dry_run_and_for_real() {
     let server = &pod["containers"][0];
     assert!(server["args"].as_array().unwrap().iter().any(|a| a == "--progress-marker-namespace=$(POD_NAMESPACE)"), "{server}");
     assert_eq!(server["env"][0]["valueFrom"]["fieldRef"]["fieldPath"], "metadata.namespace");
+    // The allocator returns freed pages at once, in the Deployment and in the local control plane alike.
+    let purge = server["env"].as_array().unwrap().iter().find(|e| e["name"] == "MIMALLOC_PURGE_DELAY");
+    assert_eq!(purge.map(|e| &e["value"]), Some(&serde_json::json!("0")), "{server}");
+    let pid = std::fs::read_to_string(cp.state.join("pids/cozystack-api.pid")).unwrap();
+    let environ = std::fs::read(format!("/proc/{}/environ", pid.trim())).unwrap();
+    assert!(environ.split(|b| *b == 0).any(|v| v == b"MIMALLOC_PURGE_DELAY=0"), "the local server runs without MIMALLOC_PURGE_DELAY=0");
     let pods = get_json(cp, &["pods", "-n", "cozy-system"]);
     assert_eq!(pods["items"].as_array().unwrap().len(), 0, "no nodes, so no pods");
 
