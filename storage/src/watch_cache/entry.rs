@@ -42,6 +42,15 @@ impl Entry {
         Self { json, key, rv, translations: RwLock::new(Translations::default()) }
     }
 
+    /// An entry for a listed `object`, with its key and resourceVersion from its metadata; None without a
+    /// resourceVersion. A relist keeps one page of parsed objects at a time and these encodings, not every
+    /// object parsed at once (a parsed tree takes several times its encoding's memory).
+    pub fn listed(object: Value) -> Option<Self> {
+        let rv = rv_of(&object)?;
+        let key = key_of(&object);
+        Some(Self::new(object, key, rv))
+    }
+
     /// The backing object, parsed afresh.
     pub fn object(&self) -> Value {
         serde_json::from_slice(&self.json).unwrap_or_default()

@@ -7,11 +7,12 @@ use serde_json::Value;
 
 use std::sync::Arc;
 
+use super::entry::Entry;
 use super::progress::ProgressMarker;
 use crate::backend::{BackendClient, BackendError, BackingResource, Query, RawEvent};
 
-/// A full list: the objects and the list's resourceVersion.
-pub type Listing = (Vec<Value>, u64);
+/// A full list: the objects, each encoded as it arrived, and the list's resourceVersion.
+pub type Listing = (Vec<Entry>, u64);
 
 /// The three requests a cache makes.
 pub trait Source: Send + Sync + 'static {
@@ -88,7 +89,7 @@ impl Source for BackendSource {
                     rv = Self::rv_of_list(&page)?;
                 }
                 if let Some(Value::Array(more)) = page.get_mut("items").map(Value::take) {
-                    items.extend(more.into_iter().filter(|o| !self.is_marker(o)).map(|o| self.trim(o)));
+                    items.extend(more.into_iter().filter(|o| !self.is_marker(o)).filter_map(|o| Entry::listed(self.trim(o))));
                 }
                 continue_token = page.pointer("/metadata/continue").and_then(Value::as_str).unwrap_or_default().to_string();
                 if continue_token.is_empty() {

@@ -140,18 +140,17 @@ impl State {
     }
 
     /// Takes a full list at `list_rv`. See [`Replaced`] for what happens to the history.
-    pub fn replace(&mut self, items: Vec<Value>, list_rv: u64) -> Replaced {
+    pub fn replace(&mut self, items: Vec<Entry>, list_rv: u64) -> Replaced {
         let mut objects = BTreeMap::new();
         let mut same = self.synced;
         for item in items {
-            let Some(rv) = rv_of(&item) else { continue };
-            let key = key_of(&item);
+            let key = item.key();
             let entry = match self.objects.get(&key) {
                 // Keep the entry already there, with the translations it remembers.
-                Some(known) if known.rv == rv => known.clone(),
+                Some(known) if known.rv == item.rv => known.clone(),
                 _ => {
                     same = false;
-                    Arc::new(Entry::new(item, key.clone(), rv))
+                    Arc::new(item)
                 }
             };
             objects.insert(key, entry);

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use crate::backend::{BackendError, RawEvent};
 use crate::registry::{EventType, ListOptions, ObjectList, ResourceInfo};
 use crate::watch_cache::cache::WatchCache;
-use crate::watch_cache::entry::Key;
+use crate::watch_cache::entry::{Entry, Key};
 use crate::watch_cache::shared::{SharedEvent, SharedEventStream};
 use crate::watch_cache::source::{Listing, Source};
 use crate::watch_cache::view::{Filter, View};
@@ -134,7 +134,7 @@ impl Source for Feed {
                 return Err(BackendError::Transport("down".into()));
             }
             sim.list_calls += 1;
-            Ok((sim.objects.values().cloned().collect(), sim.rv))
+            Ok((sim.objects.values().cloned().filter_map(Entry::listed).collect(), sim.rv))
         })
     }
 

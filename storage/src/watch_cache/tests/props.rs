@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::feed::{KindView, filter};
 use crate::registry::{EventType, SharedObject};
+use crate::watch_cache::entry::Entry;
 use crate::watch_cache::state::{Read, State};
 use crate::watch_cache::view::{Filter, View, convert};
 
@@ -61,7 +62,7 @@ proptest! {
         let mut state = State::new(capacity);
         let mut truth: BTreeMap<u8, Value> = BTreeMap::new();
         let mut rv = 10;
-        state.replace(vec![], rv);
+        state.replace(Vec::new(), rv);
         let mut versions = vec![(rv, truth.clone())];
         for op in ops {
             rv += 1;
@@ -77,7 +78,7 @@ proptest! {
                     state.apply(true, o);
                 }
                 Op::Relist => {
-                    let replaced = state.replace(truth.values().cloned().collect(), rv);
+                    let replaced = state.replace(truth.values().cloned().filter_map(Entry::listed).collect(), rv);
                     prop_assert_eq!(replaced, crate::watch_cache::state::Replaced::Continuous);
                 }
             }

@@ -4,11 +4,17 @@ use serde_json::{Value, json};
 
 use super::feed::{KindView, filter};
 use crate::registry::EventType;
+use crate::watch_cache::entry::Entry;
 use crate::watch_cache::state::{Read, Replaced, State};
 use crate::watch_cache::view::convert;
 
 fn obj(name: &str, rv: u64, labels: Value) -> Value {
     json!({"metadata": {"namespace": "ns", "name": name, "resourceVersion": rv.to_string(), "labels": labels}})
+}
+
+/// Objects as a list hands them to the state.
+fn listed(objects: Vec<Value>) -> Vec<Entry> {
+    objects.into_iter().filter_map(Entry::listed).collect()
 }
 
 fn rvs(read: Read) -> Vec<u64> {
@@ -21,7 +27,7 @@ fn rvs(read: Read) -> Vec<u64> {
 #[test]
 fn the_window_slides_and_positions_follow_it() {
     let mut s = State::new(3);
-    assert_eq!(s.replace(vec![obj("a", 5, json!({}))], 10), Replaced::Initial);
+    assert_eq!(s.replace(listed(vec![obj("a", 5, json!({}))]), 10), Replaced::Initial);
     assert_eq!((s.rv(), s.oldest()), (10, 10));
     for rv in [11, 12, 13, 14, 15] {
         assert!(s.apply(false, obj("a", rv, json!({}))));
@@ -50,7 +56,7 @@ fn the_window_slides_and_positions_follow_it() {
 #[test]
 fn stale_and_duplicate_events_change_nothing() {
     let mut s = State::new(10);
-    s.replace(vec![obj("a", 5, json!({}))], 10);
+    s.replace(listed(vec![obj("a", 5, json!({}))]), 10);
     assert!(!s.apply(false, obj("a", 9, json!({}))), "older than the cache");
     assert!(!s.apply(false, obj("a", 10, json!({}))), "already in");
     assert!(!s.apply(true, obj("ghost", 11, json!({}))), "deleting what was never there");
@@ -64,30 +70,30 @@ fn stale_and_duplicate_events_change_nothing() {
 #[test]
 fn a_relist_continues_when_nothing_was_missed_and_resets_otherwise() {
     let mut s = State::new(10);
-    s.replace(vec![obj("a", 5, json!({})), obj("b", 6, json!({}))], 10);
+    s.replace(listed(vec![obj("a", 5, json!({})), obj("b", 6, json!({}))]), 10);
     s.apply(false, obj("a", 11, json!({})));
     let reader = s.position(10).unwrap();
     // Same objects at a later list: the history goes on, readers keep their place.
-    assert_eq!(s.replace(vec![obj("a", 11, json!({})), obj("b", 6, json!({}))], 20), Replaced::Continuous);
+    assert_eq!(s.replace(listed(vec![obj("a", 11, json!({})), obj("b", 6, json!({}))]), 20), Replaced::Continuous);
     assert_eq!((s.rv(), s.oldest()), (20, 10));
     assert_eq!(rvs(s.read(&reader, 10)), [11]);
     // An object changed unseen: every reader is sent away, the window restarts at the list.
-    assert_eq!(s.replace(vec![obj("a", 11, json!({})), obj("b", 25, json!({}))], 30), Replaced::Reset);
+    assert_eq!(s.replace(listed(vec![obj("a", 11, json!({})), obj("b", 25, json!({}))]), 30), Replaced::Reset);
     assert!(matches!(s.read(&reader, 10), Read::Gone { oldest: 30 }));
     assert_eq!((s.rv(), s.oldest(), s.history_len()), (30, 30, 0));
     let fresh = s.position(30).unwrap();
     s.apply(true, obj("a", 31, json!({})));
     assert_eq!(rvs(s.read(&fresh, 10)), [31]);
     // A vanished object is a change too.
-    assert_eq!(s.replace(vec![obj("b", 25, json!({}))], 40), Replaced::Continuous, "a was deleted at 31, seen");
-    assert_eq!(s.replace(vec![], 41), Replaced::Reset, "b vanished unseen");
+    assert_eq!(s.replace(listed(vec![obj("b", 25, json!({}))]), 40), Replaced::Continuous, "a was deleted at 31, seen");
+    assert_eq!(s.replace(listed(vec![]), 41), Replaced::Reset, "b vanished unseen");
 }
 
 #[test]
 fn snapshots_are_in_key_order_and_scoped_to_a_namespace() {
     let mut s = State::new(10);
     let at = |ns: &str, name: &str| json!({"metadata": {"namespace": ns, "name": name, "resourceVersion": "1"}});
-    s.replace(vec![at("b", "x"), at("a", "z"), at("a", "y"), at("c", "w"), at("ab", "v")], 10);
+    s.replace(listed(vec![at("b", "x"), at("a", "z"), at("a", "y"), at("c", "w"), at("ab", "v")]), 10);
     let keys = |ns: &str| s.snapshot(ns).iter().map(|e| e.key()).map(|(n, m)| format!("{n}/{m}")).collect::<Vec<_>>();
     assert_eq!(keys(""), ["a/y", "a/z", "ab/v", "b/x", "c/w"]);
     assert_eq!(keys("a"), ["a/y", "a/z"]);
@@ -98,7 +104,7 @@ fn snapshots_are_in_key_order_and_scoped_to_a_namespace() {
 fn changes_become_the_events_a_selection_sees() {
     let view = KindView::new("Pg");
     let mut s = State::new(10);
-    s.replace(vec![], 1);
+    s.replace(listed(vec![]), 1);
     let pg = |rv: u64, tier: &str| obj("a", rv, json!({"kind": "Pg", "tier": tier}));
     // (why, deleted, the new object, the watcher's label selector, the event it sees and its version)
     type Row<'a> = (&'a str, bool, Value, &'a str, Option<(EventType, &'a str)>);
@@ -131,7 +137,7 @@ fn changes_become_the_events_a_selection_sees() {
 fn a_change_is_translated_once_per_view_and_shared() {
     let (pg, another_pg) = (KindView::new("Pg"), KindView::new("Pg"));
     let mut s = State::new(10);
-    s.replace(vec![], 1);
+    s.replace(listed(vec![]), 1);
     s.apply(false, obj("a", 2, json!({"kind": "Pg"})));
     let Read::Events { events, .. } = s.read(&s.position(1).unwrap(), 10) else { unreachable!() };
     let all = filter("", "");
@@ -151,7 +157,7 @@ fn a_change_is_translated_once_per_view_and_shared() {
 fn a_change_is_parsed_only_for_the_views_that_may_serve_it() {
     let (pg, redis) = (KindView::new("Pg"), KindView::new("Redis"));
     let mut s = State::new(10);
-    s.replace(vec![], 1);
+    s.replace(listed(vec![]), 1);
     s.apply(false, obj("a", 2, json!({"kind": "Pg"})));
     let Read::Events { events, .. } = s.read(&s.position(1).unwrap(), 10) else { unreachable!() };
     let all = filter("", "");
@@ -167,7 +173,7 @@ fn a_change_is_parsed_only_for_the_views_that_may_serve_it() {
 fn entries_keep_objects_and_translations_encoded() {
     let mut s = State::new(10);
     let backing = obj("a", 5, json!({"kind": "Thing", "app": "db"}));
-    s.replace(vec![backing.clone()], 5);
+    s.replace(listed(vec![backing.clone()]), 5);
     let entry = s.get(&("ns".to_string(), "a".to_string())).unwrap();
     assert_eq!(entry.json()[..], serde_json::to_vec(&backing).unwrap()[..]);
     assert_eq!(entry.object(), backing);
@@ -179,4 +185,16 @@ fn entries_keep_objects_and_translations_encoded() {
     assert!(filter("ns", "app=db").matches(&served));
     assert!(!filter("ns", "app=web").matches(&served));
     assert!(!filter("other", "").matches(&served));
+}
+
+#[test]
+fn a_listed_object_is_kept_encoded_under_its_key_and_one_without_a_resource_version_is_skipped() {
+    let object = obj("a", 7, json!({"app": "db"}));
+    let entry = Entry::listed(object.clone()).expect("an entry");
+    assert_eq!((entry.key(), entry.rv), (("ns".to_string(), "a".to_string()), 7));
+    assert_eq!(entry.json()[..], serde_json::to_vec(&object).unwrap()[..]);
+    assert!(Entry::listed(json!({"metadata": {"namespace": "ns", "name": "b"}})).is_none());
+    let mut s = State::new(10);
+    s.replace(listed(vec![object, json!({"metadata": {"namespace": "ns", "name": "b"}})]), 10);
+    assert_eq!(s.len(), 1, "only the object with a resourceVersion is cached");
 }
