@@ -165,3 +165,44 @@ async fn a_json_list_is_written_from_the_shared_encodings_as_serde_json_writes_i
         assert_eq!(sized, !streamed, "{count} items");
     }
 }
+
+#[tokio::test]
+async fn tables_and_metadata_lists_are_written_item_by_item_as_serde_json_writes_them_whole() {
+    use http_body_util::BodyExt;
+    use storage::registry::ObjectList;
+
+    use crate::negotiate::Representation;
+    let fake = FakeBackend::new();
+    let reg = postgres(&fake);
+    let forms = [
+        (Representation::Table, "None"),
+        (Representation::Table, "Metadata"),
+        (Representation::Table, "Object"),
+        (Representation::PartialMetadata, "Metadata"),
+    ];
+    for count in [0, 1, 50] {
+        let items: Vec<Value> = (0..count)
+            .map(|i| {
+                let labels = json!({"team": format!("t{i}"), "note": "a \"quoted\" \"rows\":[] value"});
+                json!({"apiVersion": "apps.cozystack.io/v1alpha1", "kind": "Postgres", "metadata": {"name": format!("db-{i}"), "namespace": NS, "labels": labels}, "spec": {"replicas": i}})
+            })
+            .collect();
+        let list = ObjectList {
+            items: items.iter().cloned().map(Into::into).collect(),
+            resource_version: "42".into(),
+            continue_token: "next".into(),
+            remaining_item_count: Some(3),
+        };
+        for (repr, include_object) in forms {
+            let enc = super::encode::Encoder { repr, include_object };
+            let expected = serde_json::to_vec(&enc.list(&*reg, &list)).unwrap();
+            let rows = serde_json::from_slice::<Value>(&expected).unwrap();
+            let listed = rows.get("rows").or(rows.get("items")).and_then(Value::as_array).map(Vec::len);
+            assert_eq!(listed, Some(count), "{include_object}: {rows}");
+            let resp = enc.respond_list(&*reg, list.clone());
+            assert_eq!(resp.headers()["content-type"], "application/json");
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(String::from_utf8(bytes.to_vec()).unwrap(), String::from_utf8(expected).unwrap(), "{count} items, {include_object}");
+        }
+    }
+}
