@@ -187,6 +187,13 @@ pub trait Registry: TableConvertor {
         Box::pin(async move { self.get(ctx, name).await.map(SharedObject::from) })
     }
 
+    /// Reads one object for a get with `resource_version` (as the request's query gives it; "" asks for the
+    /// latest): any version at least that new may answer. By default the latest, from [`Registry::get_shared`].
+    fn get_at<'a>(&'a self, ctx: &'a RequestContext, name: &'a str, resource_version: &'a str) -> BoxFuture<'a, Result<SharedObject, StorageError>> {
+        let _ = resource_version;
+        self.get_shared(ctx, name)
+    }
+
     /// Lists objects.
     fn list<'a>(&'a self, ctx: &'a RequestContext, opts: &'a ListOptions) -> BoxFuture<'a, Result<ObjectList, StorageError>>;
 

@@ -497,6 +497,20 @@ impl<P: Projection> Registry for Store<P> {
         Box::pin(async move { self.live_shared(&ctx.namespace, name).await.map(|(_, obj)| obj) })
     }
 
+    fn get_at<'a>(&'a self, ctx: &'a RequestContext, name: &'a str, resource_version: &'a str) -> BoxFuture<'a, Result<SharedObject, StorageError>> {
+        Box::pin(async move {
+            if let Some(cache) = self.cache() {
+                let key = (ctx.namespace.clone(), self.projection.backing_name(name));
+                match cache.get(&*self.view, &key, resource_version).await? {
+                    Some(Some(obj)) if obj.name() == Some(name) => return Ok(obj),
+                    Some(_) => return Err(Status::not_found(&self.info_().group, &self.info_().plural, name).into()),
+                    None => {}
+                }
+            }
+            self.get_shared(ctx, name).await
+        })
+    }
+
     fn list<'a>(&'a self, ctx: &'a RequestContext, opts: &'a ListOptions) -> BoxFuture<'a, Result<ObjectList, StorageError>> {
         Box::pin(async move {
             if let Some(cache) = self.cache() {

@@ -163,3 +163,45 @@ async fn deeply_nested_bodies_are_refused_with_a_status_and_the_server_keeps_ser
     let (code, _) = raw(&admin, req("GET", &format!("{APPS}/namespaces/tenant-root/postgreses"), None)).await.unwrap();
     assert_eq!(code, 200, "the server still answers");
 }
+
+/// A get with a resourceVersion may be answered from the watch cache: what it returns and refuses is what
+/// kube-apiserver answers for a CRD (the object, 404 for a name it does not hold). A version that is not a
+/// number gets kube-apiserver's 500 for a CRD and a 400 from us, as our lists answer it (docs/compatibility.md).
+#[tokio::test]
+async fn gets_with_a_resource_version_answer_as_for_a_crd() {
+    let cp = ControlPlane::shared();
+    let admin = cp.admin().await.unwrap();
+    let twin = twin_crd(cp, &admin).await;
+    let ns = namespace(cp, "get-rv");
+    let (code, created) = raw(&admin, req("POST", &format!("{APPS}/namespaces/{ns}/postgreses"), Some(postgres(&ns, "db", json!({}))))).await.unwrap();
+    assert_eq!(code, 201, "{created}");
+    let (code, widget_created) = raw(&admin, req("POST", &format!("{twin}/namespaces/{ns}/widgets"), Some(widget(&ns, "db")))).await.unwrap();
+    assert_eq!(code, 201, "{widget_created}");
+    let ours_at = created["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+    let crd_at = widget_created["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+    // Each cache catches up with the write on its own: wait until a get at the written version answers.
+    for (path, at) in [(format!("{APPS}/namespaces/{ns}/postgreses/db"), &ours_at), (format!("{twin}/namespaces/{ns}/widgets/db"), &crd_at)] {
+        wait_until("a get at the written version", Duration::from_secs(30), || async {
+            raw(&admin, req("GET", &format!("{path}?resourceVersion={at}"), None)).await.map(|(c, _)| c == 200).unwrap_or(false)
+        })
+        .await
+        .unwrap();
+    }
+    let cases = [("db", "0".to_string(), "0".to_string()), ("db", ours_at.clone(), crd_at.clone()), ("other", "0".into(), "0".into())];
+    for (name, ours_rv, crd_rv) in cases {
+        let (crd_code, crd_body) = raw(&admin, req("GET", &format!("{twin}/namespaces/{ns}/widgets/{name}?resourceVersion={crd_rv}"), None)).await.unwrap();
+        let (code, body) = raw(&admin, req("GET", &format!("{APPS}/namespaces/{ns}/postgreses/{name}?resourceVersion={ours_rv}"), None)).await.unwrap();
+        assert_eq!(code, crd_code, "{name} at {ours_rv}: ours {body}, CRD {crd_body}");
+        if code == 200 {
+            assert_eq!((body["metadata"]["name"].as_str(), body["metadata"]["resourceVersion"].as_str()), (Some("db"), Some(ours_at.as_str())), "{body}");
+        } else {
+            assert_eq!((body["kind"].as_str(), body["reason"].as_str()), (Some("Status"), crd_body["reason"].as_str()), "{name} at {ours_rv}: {body}");
+        }
+    }
+    let (crd_code, crd_body) = raw(&admin, req("GET", &format!("{twin}/namespaces/{ns}/widgets/db?resourceVersion=abc"), None)).await.unwrap();
+    assert_eq!(crd_code, 500, "kube-apiserver's answer changed: {crd_body}");
+    let (code, body) = raw(&admin, req("GET", &format!("{APPS}/namespaces/{ns}/postgreses/db?resourceVersion=abc"), None)).await.unwrap();
+    assert_eq!((code, body["reason"].as_str()), (400, Some("BadRequest")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("invalid resource version"), "the message names the problem: {body}");
+    cp.kubectl_ok(&["delete", "namespace", &ns, "--wait=false"]).unwrap();
+}

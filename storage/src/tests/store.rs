@@ -353,3 +353,36 @@ async fn consistent_lists_of_an_idle_cache_are_answered_from_it_after_the_progre
     assert_eq!(names(&list.items), ["a", "b"]);
     assert_eq!(backend_lists(&fake), before + 1, "answered by the backend");
 }
+
+#[tokio::test]
+async fn gets_with_a_resource_version_the_cache_has_reached_are_answered_from_it() {
+    let fake = FakeBackend::new();
+    let store = postgres(&fake);
+    let created = store.create(&ctx(NS), pg("a", json!({})), &WriteOptions::default()).await.unwrap().object;
+    let at = rv(&created).to_string();
+    let gets = |fake: &FakeBackend| fake.calls().iter().filter(|(verb, _)| *verb == "get").count();
+    // The cache starts with the first read that may use it; then it serves "0" once synced.
+    let any = ListOptions { resource_version: "0".into(), ..Default::default() };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while store.list(&ctx(NS), &any).await.unwrap().items.len() != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "the cache never synced");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let before = gets(&fake);
+    let cached = store.get_at(&ctx(NS), "a", "0").await.unwrap();
+    assert_eq!((cached.name(), rv(&cached.value())), (Some("a"), at.as_str()));
+    let same = store.get_at(&ctx(NS), "a", &at).await.unwrap();
+    assert!(same.ptr_eq(&cached), "a version the cache holds is its shared translation");
+    let missing = store.get_at(&ctx(NS), "b", "0").await.unwrap_err();
+    assert_eq!(missing.to_status().code, 404);
+    assert_eq!(gets(&fake), before, "no get reached the backend");
+
+    // Without a resourceVersion, or with one the cache has not reached, the backend answers.
+    store.get_at(&ctx(NS), "a", "").await.unwrap();
+    assert_eq!(gets(&fake), before + 1, "a consistent get is the backend's");
+    let ahead = (at.parse::<u64>().unwrap() + 1000).to_string();
+    assert_eq!(store.get_at(&ctx(NS), "a", &ahead).await.unwrap().name(), Some("a"));
+    assert_eq!(gets(&fake), before + 2, "a version the cache has not reached is the backend's");
+    let bad = store.get_at(&ctx(NS), "a", "abc").await.unwrap_err();
+    assert_eq!(bad.to_status().code, 400);
+}

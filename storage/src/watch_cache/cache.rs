@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::config::WatchCacheConfig;
 use super::plan::{self, Freshness, ListPlan, WatchPlan};
-use super::shared::{SharedEvent, SharedEventStream};
+use super::shared::{SharedEvent, SharedEventStream, SharedObject};
 use super::source::Source;
 use super::state::State;
 use super::view::{Filter, View};
@@ -121,6 +121,24 @@ impl WatchCache {
     /// reused for a copy of that version read from the backend.
     pub fn entry_at(&self, key: &super::entry::Key, rv: u64) -> Option<Arc<super::entry::Entry>> {
         self.shared.read().get(key).filter(|e| e.rv == rv)
+    }
+
+    /// The object of `view` under backing key `key`, for a get with `resource_version`, when the cache may answer
+    /// it: `Some(None)` when the cache, recent enough, holds no such object of the view. None when the backend
+    /// must answer: a get without resourceVersion (a consistent get: the backend's GET costs less than proving the
+    /// cache current), a cache not synced yet, or one not at the version asked (after the short wait lists get).
+    pub async fn get(&self, view: &dyn View, key: &super::entry::Key, resource_version: &str) -> Result<Option<Option<SharedObject>>, StorageError> {
+        let fresh = match plan::get(resource_version)? {
+            Freshness::Consistent => return Ok(None),
+            _ if !self.shared.read().synced() => return Ok(None),
+            Freshness::Any => true,
+            Freshness::AtLeast(n) => self.fresh(n).await,
+        };
+        if !fresh {
+            return Ok(None);
+        }
+        let entry = self.shared.read().get(key);
+        Ok(Some(entry.and_then(|e| e.served(view))))
     }
 
     /// A receiver that sees every change of the cache.

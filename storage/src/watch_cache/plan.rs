@@ -44,6 +44,11 @@ pub fn parse_rv(rv: &str) -> Result<u64, StorageError> {
     rv.parse().map_err(|_| Status::bad_request(format!("invalid resource version {rv:?}: must be an unsigned integer")).into())
 }
 
+/// How fresh a get with `resourceVersion` must be (its options carry nothing else).
+pub fn get(resource_version: &str) -> Result<Freshness, StorageError> {
+    freshness(resource_version)
+}
+
 fn freshness(rv: &str) -> Result<Freshness, StorageError> {
     Ok(match rv {
         "" => Freshness::Consistent,

@@ -122,7 +122,8 @@ async fn dispatch(
     let reg = &*registry;
     match info.verb.as_str() {
         "get" => {
-            let obj = reg.get_shared(&ctx, &info.name).await.map_err(status_of)?;
+            let resource_version = q.get("resourceVersion").map(String::as_str).unwrap_or_default();
+            let obj = reg.get_at(&ctx, &info.name, resource_version).await.map_err(status_of)?;
             if repr == crate::negotiate::Representation::Json {
                 // The object's one encoding, shared with every list and watch that sends this version.
                 return Ok(crate::body::respond(StatusCode::OK, "application/json", obj.json().clone()));
