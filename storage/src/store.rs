@@ -86,6 +86,11 @@ impl<P: Projection> Store<P> {
         StorageError::about(e, &*self.projection, name)
     }
 
+    /// 404 for the served object `name`.
+    fn not_found(&self, name: &str) -> StorageError {
+        Status::not_found(&self.info_().group, &self.info_().plural, name).into()
+    }
+
     fn backend_query(&self, opts: &ListOptions, watch: bool) -> Result<Query, StorageError> {
         Self::check_fields(opts)?;
         let p = &self.projection;
@@ -138,7 +143,7 @@ impl<P: Projection> Store<P> {
         let obj = self.served(&backing).filter(|o| o.name() == Some(name));
         match obj {
             Some(obj) => Ok((backing, obj)),
-            None => Err(Status::not_found(&self.info_().group, &self.info_().plural, name).into()),
+            None => Err(self.not_found(name)),
         }
     }
 
@@ -503,7 +508,7 @@ impl<P: Projection> Registry for Store<P> {
                 let key = (ctx.namespace.clone(), self.projection.backing_name(name));
                 match cache.get(&*self.view, &key, resource_version).await? {
                     Some(Some(obj)) if obj.name() == Some(name) => return Ok(obj),
-                    Some(_) => return Err(Status::not_found(&self.info_().group, &self.info_().plural, name).into()),
+                    Some(_) => return Err(self.not_found(name)),
                     None => {}
                 }
             }
@@ -579,7 +584,7 @@ impl<P: Projection> Registry for Store<P> {
         Box::pin(async move {
             let (live, old) = self.live(&ctx.namespace, name).await?;
             if !self.projection.owns_for_delete(&live, name) {
-                return Err(Status::not_found(&self.info_().group, &self.info_().plural, name).into());
+                return Err(self.not_found(name));
             }
             // The delete is conditional on the uid checked above, so the backing object deleted is the one found to
             // be ours, not one recreated under its name meanwhile.
